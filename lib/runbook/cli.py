@@ -1,0 +1,123 @@
+"""The command line: `python -m runbook run ...`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from runbook.config import INGRESS_MODES, STAGES, TARGETS, RunConfig
+from runbook.errors import ConfigError, RunbookError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+DESCRIPTION = """\
+Stand up a target, deploy the echo services, verify host routing, load-test
+them with Locust, chart the results and publish a summary to the pull request.
+Each stage is a notebook in notebooks/, executed by papermill into the run folder.
+
+exit codes: 0 the run passed; 1 a stage failed or the load test's verdict is
+failed; 2 bad input (nothing was started or written)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own errors are bad input too
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m runbook", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = commands.add_parser("run", help="run the pipeline (or some of its stages)", description=DESCRIPTION,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    defaults = RunConfig()
+    target = run.add_argument_group("target")
+    target.add_argument("--target", default=defaults.target, metavar="{" + ",".join(TARGETS) + "}",
+                        help="where the services run: kind (a new 2-node KinD cluster), kubeconfig (the current "
+                        "cluster), local (processes on 127.0.0.1, a stand-in without Docker), or auto: kind where "
+                        "Docker and kind are usable, else local (default: %(default)s)")
+    target.add_argument("--keep-cluster", action="store_true",
+                        help="leave the target (cluster or local processes) up after the run; a later "
+                        "'--stages teardown' with the same --output-dir takes it down")
+    target.add_argument("--cluster-name", default=defaults.cluster_name, help="kind cluster name (default: %(default)s)")
+    target.add_argument("--context", default=defaults.context, help="kubeconfig context for --target kubeconfig (default: current)")
+    target.add_argument("--namespace", default=defaults.namespace, help="namespace for --target kubeconfig (default: one per run, removed at teardown)")
+    target.add_argument("--ingress-mode", default=defaults.ingress_mode, metavar="{" + ",".join(INGRESS_MODES) + "}",
+                        help="how traffic reaches Traefik on kind/kubeconfig: nodeport (the kind port mapping) or "
+                        "port-forward (kubectl port-forward svc/traefik) (default: %(default)s)")
+    target.add_argument("--ingress-port", default=defaults.ingress_port, help="ingress port on 127.0.0.1 (default: %(default)s)")
+    target.add_argument("--services", default=",".join(defaults.services),
+                        help="services to deploy and test, folders of k8s/deployment/ (default: %(default)s)")
+    load = run.add_argument_group("load profile")
+    load.add_argument("--users", default=defaults.users, help="peak concurrent users (default: %(default)s)")
+    load.add_argument("--spawn-rate", default=defaults.spawn_rate, help="users started per second (default: %(default)s)")
+    load.add_argument("--run-time", default=f"{defaults.run_time}s", help="load test duration, e.g. 30s, 2m, 1m30s (default: %(default)s)")
+    load.add_argument("--wait-min", default=defaults.wait_min, help="seconds a user waits after a response, at least (default: %(default)s)")
+    load.add_argument("--wait-max", default=defaults.wait_max, help="... and at most (default: %(default)s)")
+    load.add_argument("--request-timeout", default=defaults.request_timeout, help="seconds before a request counts as failed (default: %(default)s)")
+    pipeline = run.add_argument_group("pipeline")
+    pipeline.add_argument("--stages", default=",".join(STAGES),
+                          help="comma-separated subset in pipeline order; teardown joins any run that "
+                          f"provisions (default: {','.join(STAGES)})")
+    pipeline.add_argument("--output-dir", metavar="DIR", help="the run folder itself (default: outputs/<run-id>)")
+    pipeline.add_argument("--pr", default=defaults.pr, help="pull request number to publish to (default: from the GitHub event)")
+    pipeline.add_argument("--require-publish", action="store_true", help="fail the run when nothing could be published")
+    pipeline.add_argument("-v", "--verbose", action="store_true", help="stream each notebook's output to the log")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    from runbook.pipeline import default_run_dir
+
+    run_dir = Path(args.output_dir).resolve() if args.output_dir else default_run_dir()
+    return RunConfig.from_parameters(
+        target=args.target, users=args.users, spawn_rate=args.spawn_rate, run_time=args.run_time,
+        wait_min=args.wait_min, wait_max=args.wait_max, request_timeout=args.request_timeout,
+        ingress_port=args.ingress_port, ingress_mode=args.ingress_mode, services=args.services,
+        stages=args.stages, keep_cluster=args.keep_cluster, cluster_name=args.cluster_name,
+        context=args.context, namespace=args.namespace, pr=args.pr, require_publish=args.require_publish,
+        run_dir=str(run_dir),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "run":
+        return run_command(args)
+    return EXIT_BAD_INPUT
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from runbook.services import load_services
+    from runbook.targets import choose_target
+
+    try:
+        config = config_from_args(args)
+        load_services(config.services)  # a missing or broken values file is bad input too
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    target, why = choose_target(config.target)
+    print(f"target: {target} ({why})", flush=True)
+    try:
+        config = config.replace(target=target)
+        from runbook.targets import make_target
+        from runbook.rundir import RunFolder
+
+        make_target(config, RunFolder(config.run_path))  # refuses targets it cannot build, before anything starts
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    from runbook.pipeline import Pipeline
+
+    def announce(line: str) -> None:
+        print(line, flush=True)
+
+    try:
+        return Pipeline(config, target_why=why, requested_target=args.target, log_output=args.verbose, announce=announce).run()
+    except RunbookError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED

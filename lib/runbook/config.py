@@ -1,0 +1,252 @@
+"""The run's configuration: one immutable, validated object.
+
+The CLI, the papermill parameters of each stage notebook and the environment all
+end up here. Every value is checked once, before anything starts, and a bad one
+raises ConfigError naming it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runbook.errors import ConfigError
+
+STAGES: tuple[str, ...] = (
+    "provision",
+    "ingress",
+    "deploy",
+    "verify",
+    "load_test",
+    "report",
+    "publish",
+    "teardown",
+)
+TARGETS: tuple[str, ...] = ("auto", "local", "kind", "kubeconfig")
+INGRESS_MODES: tuple[str, ...] = ("nodeport", "port-forward")
+
+_DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s?)?$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def project_root() -> Path:
+    """The checkout the runbook runs from (the folder holding lib/, k8s/, notebooks/)."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "notebooks").is_dir():
+        raise ConfigError(
+            "project_root", str(root), "no notebooks/ folder here; install the runbook with "
+            "'pip install -r requirements.txt' from its checkout"
+        )
+    return root
+
+
+def parse_duration(name: str, value: object) -> int:
+    """Whole seconds from 30, '30', '30s', '2m', '1m30s' or '1h'."""
+    if isinstance(value, bool):
+        raise ConfigError(name, value, "expected a duration such as 30s, 2m or 1m30s")
+    if isinstance(value, int):
+        seconds = value
+    elif isinstance(value, float) and value.is_integer():
+        seconds = int(value)
+    elif isinstance(value, str) and value.strip() and (m := _DURATION.match(value.strip())):
+        seconds = int(m["h"] or 0) * 3600 + int(m["m"] or 0) * 60 + int(m["s"] or 0)
+    else:
+        raise ConfigError(name, value, "expected a duration such as 30s, 2m or 1m30s")
+    if seconds < 1:
+        raise ConfigError(name, value, "must be at least 1 second")
+    return seconds
+
+
+def format_duration(seconds: int) -> str:
+    return f"{seconds}s"
+
+
+def _int(name: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool):
+        raise ConfigError(name, value, "expected a whole number")
+    try:
+        number = int(value) if not isinstance(value, float) or value.is_integer() else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None:
+        raise ConfigError(name, value, "expected a whole number")
+    if not low <= number <= high:
+        raise ConfigError(name, value, f"must be between {low} and {high}")
+    return number
+
+
+def _float(name: str, value: object, low: float, high: float, *, open_low: bool = False) -> float:
+    if isinstance(value, bool):
+        raise ConfigError(name, value, "expected a number")
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigError(name, value, "expected a number") from None
+    if number != number or (number <= low if open_low else number < low) or number > high:
+        bound = f"greater than {low:g}" if open_low else f"at least {low:g}"
+        raise ConfigError(name, value, f"must be {bound} and at most {high:g}")
+    return number
+
+
+def _bool(name: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in {"true", "1", "yes", "false", "0", "no"}:
+        return value.lower() in {"true", "1", "yes"}
+    raise ConfigError(name, value, "expected true or false")
+
+
+def _choice(name: str, value: object, choices: Iterable[str]) -> str:
+    options = tuple(choices)
+    if value not in options:
+        raise ConfigError(name, value, f"must be one of {', '.join(options)}")
+    return str(value)
+
+
+def _names(name: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        items = [part.strip() for part in value.split(",")]
+    elif isinstance(value, (list, tuple)):
+        items = [str(part).strip() for part in value]
+    else:
+        raise ConfigError(name, value, "expected a comma-separated list")
+    if not items or any(not item for item in items):
+        raise ConfigError(name, value, "expected a non-empty comma-separated list")
+    if len(set(items)) != len(items):
+        raise ConfigError(name, value, "lists a name twice")
+    return tuple(items)
+
+
+def _stages(value: object) -> tuple[str, ...]:
+    names = _names("stages", value)
+    for stage in names:
+        if stage not in STAGES:
+            raise ConfigError("stages", stage, f"unknown stage; the stages are {', '.join(STAGES)}")
+    order = [STAGES.index(stage) for stage in names]
+    if order != sorted(order):
+        raise ConfigError("stages", value, f"stages must be in pipeline order: {', '.join(STAGES)}")
+    return names
+
+
+def _services(value: object) -> tuple[str, ...]:
+    names = _names("services", value)
+    for service in names:
+        if not _DNS_LABEL.match(service) or len(service) > 40:
+            raise ConfigError(
+                "services", service, "a service name must be a lowercase DNS label of at most 40 characters"
+            )
+    return names
+
+
+def _loopback(value: object) -> str:
+    try:
+        address = ipaddress.ip_address(str(value))
+    except ValueError:
+        raise ConfigError("ingress_host", value, "expected an IP address such as 127.0.0.1") from None
+    if not address.is_loopback:
+        raise ConfigError("ingress_host", value, "load and test traffic goes to a loopback address only")
+    return str(address)
+
+
+def _dns_name(name: str, value: object) -> str:
+    text = str(value)
+    if not _DNS_LABEL.match(text) or len(text) > 63:
+        raise ConfigError(name, value, "expected a lowercase DNS label (a-z, 0-9, '-')")
+    return text
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run needs to know. Build it with from_parameters()."""
+
+    target: str = "auto"
+    users: int = 100
+    spawn_rate: float = 10.0
+    run_time: int = 30
+    wait_min: float = 0.0
+    wait_max: float = 1.0
+    request_timeout: float = 5.0
+    ingress_host: str = "127.0.0.1"
+    ingress_port: int = 8080
+    ingress_mode: str = "nodeport"
+    services: tuple[str, ...] = ("foo", "bar")
+    stages: tuple[str, ...] = STAGES
+    keep_cluster: bool = False
+    cluster_name: str = "runbook"
+    context: str = ""
+    namespace: str = ""
+    pr: int = 0
+    require_publish: bool = False
+    run_dir: str = field(default="outputs/interactive")
+
+    @classmethod
+    def from_parameters(cls, **params: Any) -> "RunConfig":
+        """Validate raw values (CLI strings or notebook literals); unknown names are rejected."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        for name in params:
+            if name not in known:
+                raise ConfigError(name, params[name], f"unknown parameter; known: {', '.join(sorted(known))}")
+        raw = {f.name: f.default for f in dataclasses.fields(cls)}
+        raw.update(params)
+        wait_min = _float("wait_min", raw["wait_min"], 0.0, 3600.0)
+        wait_max = _float("wait_max", raw["wait_max"], 0.0, 3600.0)
+        if wait_max < wait_min:
+            raise ConfigError("wait_max", raw["wait_max"], f"must not be less than wait_min={wait_min:g}")
+        context = str(raw["context"] or "")
+        namespace = str(raw["namespace"] or "")
+        if namespace:
+            _dns_name("namespace", namespace)
+        return cls(
+            target=_choice("target", raw["target"], TARGETS),
+            users=_int("users", raw["users"], 1, 100_000),
+            spawn_rate=_float("spawn_rate", raw["spawn_rate"], 0.0, 10_000.0, open_low=True),
+            run_time=parse_duration("run_time", raw["run_time"]),
+            wait_min=wait_min,
+            wait_max=wait_max,
+            request_timeout=_float("request_timeout", raw["request_timeout"], 0.0, 300.0, open_low=True),
+            ingress_host=_loopback(raw["ingress_host"]),
+            ingress_port=_int("ingress_port", raw["ingress_port"], 1, 65535),
+            ingress_mode=_choice("ingress_mode", raw["ingress_mode"], INGRESS_MODES),
+            services=_services(raw["services"]),
+            stages=_stages(raw["stages"]),
+            keep_cluster=_bool("keep_cluster", raw["keep_cluster"]),
+            cluster_name=_dns_name("cluster_name", raw["cluster_name"]),
+            context=context,
+            namespace=namespace,
+            pr=_int("pr", raw["pr"], 0, 10**9),
+            require_publish=_bool("require_publish", raw["require_publish"]),
+            run_dir=str(raw["run_dir"]),
+        )
+
+    def replace(self, **changes: Any) -> "RunConfig":
+        """A validated copy with some values changed."""
+        return RunConfig.from_parameters(**{**self.to_parameters(), **changes})
+
+    def to_parameters(self) -> dict[str, Any]:
+        """Plain values that papermill can inject and from_parameters() reads back."""
+        values = dataclasses.asdict(self)
+        values["run_time"] = format_duration(self.run_time)
+        values["services"] = list(self.services)
+        values["stages"] = list(self.stages)
+        return values
+
+    @property
+    def run_path(self) -> Path:
+        """The run folder; a relative run_dir is taken from the project root."""
+        path = Path(self.run_dir)
+        return path if path.is_absolute() else project_root() / path
+
+    @property
+    def ingress_url(self) -> str:
+        return f"http://{self.ingress_host}:{self.ingress_port}"
+
+
+def parameters_for(config: RunConfig, declared: Mapping[str, Any]) -> dict[str, Any]:
+    """The subset of the config that a notebook declares in its parameters cell."""
+    values = config.to_parameters()
+    return {name: values[name] for name in declared if name in values}

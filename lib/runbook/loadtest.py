@@ -1,0 +1,188 @@
+"""The load test: locust as a subprocess against the ingress endpoint.
+
+Locust runs gevent, which must never be imported into a Jupyter kernel, so it
+always runs as its own process with the project's locustfile. Before it
+starts, a preflight checks that the target answers at all, so an unreachable
+target fails in seconds instead of producing a run of failures.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from runbook import commands
+from runbook.config import RunConfig, format_duration, project_root
+from runbook.errors import CommandError, RunbookError, TargetUnreachable
+from runbook.rundir import utc_now, write_json
+from runbook.services import Service, get
+
+log = logging.getLogger(__name__)
+
+PREFLIGHT_S = 10.0
+CSV_PREFIX = "locust"
+REQUEST_LOG = "requests.csv"
+PROFILE = "profile.json"
+SECRET_VARIABLES = ("GITHUB_TOKEN", "GH_TOKEN")
+
+
+class LoadTestError(RunbookError):
+    """Locust could not run the profile (an exception in the locustfile, a crash)."""
+
+
+@dataclass(frozen=True)
+class LoadTestRun:
+    """What the load_test stage leaves for the report, also written as profile.json."""
+
+    users: int
+    spawn_rate: float
+    run_time_s: int
+    wait_min_s: float
+    wait_max_s: float
+    request_timeout_s: float
+    endpoint: str
+    services: list[dict[str, str]]
+    locustfile: str
+    started: str
+    finished: str
+    wall_time_s: float
+    locust_exit_code: int
+    requests: int
+    failures: int
+
+
+def locustfile_path() -> Path:
+    return project_root() / "load_test" / "locustfile.py"
+
+
+def locust_command(config: RunConfig, out: Path, endpoint: str, locustfile: Path) -> list[str]:
+    """The locust CLI call for the configured profile (also what the benchmark runs bare)."""
+    return [
+        sys.executable, "-m", "locust",
+        "-f", str(locustfile),
+        "--headless",
+        "--users", str(config.users),
+        "--spawn-rate", f"{config.spawn_rate:g}",
+        "--run-time", format_duration(config.run_time),
+        "--host", endpoint,
+        "--csv", str(out / CSV_PREFIX),
+        "--csv-full-history",
+        "--html", str(out / "report.html"),
+        "--only-summary",
+        "--loglevel", "INFO",
+        "--logfile", str(out / "locust.log"),
+    ]
+
+
+def locust_environment(config: RunConfig, services: list[Service], request_log: Path | None) -> dict[str, str]:
+    env = {
+        "LOAD_TEST_SERVICES": json.dumps(
+            [{"name": s.name, "host": s.host, "expect": s.expect, "path": s.path} for s in services]
+        ),
+        "LOAD_TEST_WAIT_MIN": f"{config.wait_min:g}",
+        "LOAD_TEST_WAIT_MAX": f"{config.wait_max:g}",
+        "LOAD_TEST_TIMEOUT": f"{config.request_timeout:g}",
+    }
+    if request_log is not None:
+        env["LOAD_TEST_REQUEST_LOG"] = str(request_log)
+    return env
+
+
+def preflight(host: str, port: int, services: list[Service], timeout: float, budget: float = PREFLIGHT_S) -> None:
+    """Fail fast with TargetUnreachable unless every service's host gets an HTTP answer."""
+    deadline = time.monotonic() + budget
+    for service in services:
+        last = "no attempt"
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TargetUnreachable(
+                    f"the target is unreachable: no HTTP answer from http://{host}:{port}{service.path} "
+                    f"with Host {service.host} within {budget:g}s (last: {last}); "
+                    "is the target up (provision, ingress, deploy) and the ingress port right?"
+                )
+            try:
+                reply = get(host, port, service, timeout=min(timeout, max(remaining, 0.1)))
+                log.info("preflight %s: HTTP %s", service.host, reply.status)
+                break
+            except OSError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+                time.sleep(min(0.25, max(deadline - time.monotonic(), 0)))
+
+
+def run_load_test(config: RunConfig, services: list[Service], out: Path, host: str, port: int) -> LoadTestRun:
+    """Run the profile against host:port; write CSVs, HTML report, request log and profile.json to out."""
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob(f"{CSV_PREFIX}*"):
+        old.unlink()
+    preflight(host, port, services, timeout=config.request_timeout)
+    request_log = out / REQUEST_LOG
+    locustfile = locustfile_path()
+    argv = locust_command(config, out, f"http://{host}:{port}", locustfile)
+    env = {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
+    env.update(locust_environment(config, services, request_log))
+    started, clock = utc_now(), time.monotonic()
+    log.info("locust: %s users, spawn %s/s, %ss against %s:%s", config.users, config.spawn_rate, config.run_time, host, port)
+    try:
+        # Locust exits 1 when any request failed: that is a result, judged by the report.
+        result = commands.run(argv, timeout=config.run_time + 120, env=env, cwd=out, check=False)
+    except CommandError as exc:
+        raise LoadTestError(f"locust did not finish: {exc}") from None
+    wall = time.monotonic() - clock
+    (out / "locust-stdout.txt").write_text(result.stdout + result.stderr)
+    exceptions = read_exceptions(out / f"{CSV_PREFIX}_exceptions.csv")
+    if exceptions:
+        raise LoadTestError("the locustfile raised during the run:\n" + "\n".join(exceptions))
+    if result.returncode not in (0, 1):
+        raise LoadTestError(f"locust exited with code {result.returncode}:\n{_tail(result.stderr or result.stdout)}")
+    if not request_log.is_file():
+        raise LoadTestError(f"locust wrote no request log; see {out / 'locust.log'}")
+    requests, failures = _count(request_log)
+    if requests == 0:
+        raise LoadTestError("locust sent no requests; see " + str(out / "locust.log"))
+    run = LoadTestRun(
+        users=config.users,
+        spawn_rate=config.spawn_rate,
+        run_time_s=config.run_time,
+        wait_min_s=config.wait_min,
+        wait_max_s=config.wait_max,
+        request_timeout_s=config.request_timeout,
+        endpoint=f"http://{host}:{port}",
+        services=[{"name": s.name, "host": s.host, "expect": s.expect} for s in services],
+        locustfile=str(locustfile.relative_to(project_root())),
+        started=started,
+        finished=utc_now(),
+        wall_time_s=round(wall, 3),
+        locust_exit_code=result.returncode,
+        requests=requests,
+        failures=failures,
+    )
+    write_json(out / PROFILE, asdict(run))
+    return run
+
+
+def read_exceptions(path: Path) -> list[str]:
+    """The distinct exceptions locust caught in user code, with their tracebacks."""
+    if not path.is_file():
+        return []
+    with path.open(newline="") as handle:
+        return [f"{row.get('Count', '?')}x {row.get('Message', '')}\n{row.get('Traceback', '')}" for row in csv.DictReader(handle)]
+
+
+def _count(request_log: Path) -> tuple[int, int]:
+    requests = failures = 0
+    with request_log.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            requests += 1
+            failures += row["ok"] != "1"
+    return requests, failures
+
+
+def _tail(text: str, lines: int = 20) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])

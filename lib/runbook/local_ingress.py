@@ -1,0 +1,104 @@
+"""The local target's ingress: echo services on 127.0.0.1 behind host routing.
+
+It answers like the cluster does: `Host: foo.localhost` gets foo's text,
+`Host: bar.localhost` gets bar's, any other host 404. Started by the provision
+stage as its own process (so it outlives the stage's kernel), stopped by teardown.
+
+    python -m runbook.local_ingress --listen 127.0.0.1:8080 --route foo.localhost=foo
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import signal
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+HEALTH_PATH = "/__runbook/health"
+EXIT_PORT_IN_USE = 3
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024
+    routes: dict[str, bytes] = {}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the load generator expects
+    server: _Server
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        if self.path == HEALTH_PATH:
+            self._reply(200, b"ok\n")
+            return
+        host = (self.headers.get("Host") or "").split(":")[0].lower()
+        body = self.server.routes.get(host)
+        if body is None:
+            self._reply(404, b"404 page not found\n")
+        else:
+            self._reply(200, body)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self.do_GET()
+
+    def _reply(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass  # one line per request would cost more than the request
+
+
+def parse_route(text: str) -> tuple[str, bytes]:
+    host, sep, reply = text.partition("=")
+    if not sep or not host or not reply:
+        raise argparse.ArgumentTypeError(f"route {text!r} must be HOST=TEXT")
+    return host.lower(), (reply + "\n").encode()
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    try:
+        if not ipaddress.ip_address(host).is_loopback:
+            raise ValueError
+        return host, int(port)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"listen address {text!r} must be a loopback HOST:PORT") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m runbook.local_ingress", description=__doc__)
+    parser.add_argument("--listen", type=parse_listen, default=("127.0.0.1", 8080))
+    parser.add_argument("--route", type=parse_route, action="append", default=[])
+    args = parser.parse_args(argv)
+    try:
+        server = _Server(args.listen, _Handler)
+    except OSError as exc:
+        host, port = args.listen
+        print(f"cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr, flush=True)
+        return EXIT_PORT_IN_USE
+    server.routes = dict(args.route)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    host, port = server.server_address[:2]
+    print(f"listening on {host}:{port} routes={sorted(server.routes)}", flush=True)
+    server.serve_forever(poll_interval=0.2)
+    server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,311 @@
+"""The pipeline: papermill executes each stage notebook into the run folder.
+
+Stages run in pipeline order, each in a fresh kernel, and talk only through
+files in the run folder. When a stage fails its executed notebook is kept, the
+later stages are skipped, and teardown still runs. While one stage runs, the
+next stage's kernel is already starting, so kernel start-up costs the run
+almost nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import papermill
+from jupyter_client.manager import KernelManager
+from papermill.exceptions import PapermillExecutionError
+
+from runbook.config import STAGES, RunConfig, parameters_for, project_root
+from runbook.errors import ConfigError, RunbookError, StageFailed
+from runbook.rundir import RunFolder, new_run_id, read_json, utc_now
+from runbook.stages import current_commit
+from runbook.targets import make_target
+
+log = logging.getLogger(__name__)
+
+NOTEBOOKS: dict[str, str] = {stage: f"{i:02d}_{stage}.ipynb" for i, stage in enumerate(STAGES, 1)}
+KERNEL = "python3"
+#: Only the publish stage's kernel sees these; no other stage needs them.
+SECRET_VARIABLES = ("GITHUB_TOKEN", "GH_TOKEN")
+SECRET_STAGES = {"publish"}
+WARM_IMPORTS = {
+    "load_test": ("runbook.stages", "runbook.loadtest"),
+    "report": ("runbook.stages", "runbook.report", "IPython.display"),
+}
+
+
+@dataclass
+class StageResult:
+    stage: str
+    status: str  # passed | failed | skipped
+    wall_time_s: float = 0.0
+    notebook: str = ""
+    error: str = ""
+
+
+def stages_to_run(config: RunConfig) -> list[str]:
+    """The chosen stages; teardown joins any run that provisions, so nothing is left behind."""
+    chosen = list(config.stages)
+    if "provision" in chosen and "teardown" not in chosen:
+        chosen.append("teardown")
+    return chosen
+
+
+def notebook_path(stage: str) -> Path:
+    return project_root() / "notebooks" / NOTEBOOKS[stage]
+
+
+def declared_parameters(notebook: Path) -> dict[str, Any]:
+    """The names and defaults of a notebook's `parameters` cell."""
+    declared = papermill.inspect_notebook(str(notebook))
+    if not declared:
+        raise ConfigError("notebook", str(notebook), "has no cell tagged 'parameters'")
+    return declared
+
+
+def execute_stage(
+    notebook: Path,
+    output: Path,
+    parameters: dict[str, Any],
+    *,
+    kernel: StageKernel | None = None,
+    log_output: bool = False,
+    timeout: float | None = None,
+) -> None:
+    """Execute one notebook with papermill; unknown parameters are an error, not a warning."""
+    declared = declared_parameters(notebook)
+    for name in parameters:
+        if name not in declared:
+            raise ConfigError(name, parameters[name], f"is not a parameter of {notebook.name}; it has {', '.join(declared)}")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    engine_kwargs = {"km": kernel.km} if kernel else {}
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters=parameters,
+            kernel_name=KERNEL,
+            cwd=str(project_root()),
+            log_output=log_output,
+            progress_bar=False,
+            execution_timeout=timeout,
+            **engine_kwargs,
+        )
+    except PapermillExecutionError as exc:
+        raise StageFailed(notebook.stem, f"{exc.ename}: {exc.evalue}") from None
+
+
+class _KernelManager(KernelManager):
+    """Remembers the clients papermill makes, so they can be closed when the stage ends."""
+
+    def client(self, **kwargs: Any) -> Any:
+        kc = super().client(**kwargs)
+        self.__dict__.setdefault("_clients", []).append(kc)
+        return kc
+
+    def close_clients(self) -> None:
+        for kc in self.__dict__.pop("_clients", []):
+            kc.stop_channels()
+            if kc._created_context and not kc.context.closed:
+                kc.context.destroy(linger=0)
+            kc._created_context = False
+
+
+class StageKernel:
+    """A kernel launched ahead of its stage: it boots in the background while the caller goes on.
+
+    It talks over Unix sockets in a private folder rather than TCP on localhost,
+    and imports the modules its stage will need while it waits (imports only:
+    no state reaches the notebook that it would not create itself).
+    """
+
+    def __init__(self, stage: str) -> None:
+        env = dict(os.environ)
+        if stage not in SECRET_STAGES:
+            for name in SECRET_VARIABLES:
+                env.pop(name, None)
+        env.setdefault("MPLBACKEND", "Agg")
+        self._sockets = tempfile.mkdtemp(prefix="runbook-kernel-")
+        self.km = _KernelManager(kernel_name=KERNEL, transport="ipc", ip=os.path.join(self._sockets, "k"))
+        warm = ",".join(repr(f"import {module}") for module in WARM_IMPORTS.get(stage, ("runbook.stages",)))
+        self.km.start_kernel(cwd=str(project_root()), env=env, extra_arguments=[f"--IPKernelApp.exec_lines=[{warm}]"])
+
+    def stop(self) -> None:
+        """Kill the kernel in the background; nothing waits on it."""
+        self.km.close_clients()
+        threading.Thread(target=self._stop, daemon=False).start()
+
+    def _stop(self) -> None:
+        try:
+            if self.km.has_kernel:
+                self.km.shutdown_kernel(now=True)
+        finally:
+            shutil.rmtree(self._sockets, ignore_errors=True)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        config: RunConfig,
+        *,
+        target_why: str = "",
+        requested_target: str | None = None,
+        log_output: bool = False,
+        announce: Callable[[str], None] = print,
+    ) -> None:
+        self.config = config
+        self.folder = RunFolder(config.run_path)
+        self.target_why = target_why
+        self.requested_target = requested_target or config.target
+        self.log_output = log_output
+        self.announce = announce
+        self.github_groups = os.environ.get("GITHUB_ACTIONS") == "true"
+
+    def run(self) -> int:
+        """Run the chosen stages; returns the exit code (0 passed, 1 failed)."""
+        self.folder.create()
+        record = self._start_record()
+        self.folder.write_run(record)
+        self.folder.link_latest()
+        chosen = stages_to_run(self.config)
+        results: list[StageResult] = []
+        failed = False
+        kernels: dict[str, StageKernel] = {}
+        try:
+            for index, stage in enumerate(chosen):
+                if failed and stage != "teardown":
+                    results.append(StageResult(stage, "skipped"))
+                    self._record(record, results[-1])
+                    self.announce(f"--- {stage} skipped (an earlier stage failed)")
+                    continue
+                # Warm up the next kernel while this stage runs.
+                kernel = kernels.pop(stage, None) or StageKernel(stage)
+                following = next((s for s in chosen[index + 1:] if not failed or s == "teardown"), None)
+                if following and following not in kernels:
+                    kernels[following] = StageKernel(following)
+                result = self._run_stage(stage, index + 1, len(chosen), kernel)
+                results.append(result)
+                self._record(record, result)
+                if result.status == "failed":
+                    failed = True
+                    self._diagnose(stage, result)
+        finally:
+            for kernel in kernels.values():
+                kernel.stop()
+        verdict = self._verdict(chosen, failed)
+        record.update(finished=utc_now(), status="failed" if failed or verdict == "failed" else "passed", verdict=verdict)
+        code = 1 if record["status"] == "failed" else 0
+        record["exit_code"] = code
+        self.folder.write_run(record)
+        self._closing_line(results, verdict, code)
+        return code
+
+    def _run_stage(self, stage: str, number: int, total: int, kernel: StageKernel) -> StageResult:
+        label = f"[{number}/{total}] {stage}"
+        if self.github_groups:
+            self.announce(f"::group::{label}")
+        self.announce(f"==> {label} started")
+        output = self.folder.notebooks / NOTEBOOKS[stage]
+        notebook = notebook_path(stage)
+        parameters = parameters_for(self.config, declared_parameters(notebook))
+        started = time.monotonic()
+        timeout = max(1800.0, self.config.run_time + 600.0)
+        try:
+            execute_stage(notebook, output, parameters, kernel=kernel, log_output=self.log_output, timeout=timeout)
+            result = StageResult(stage, "passed")
+        except StageFailed as exc:
+            result = StageResult(stage, "failed", error=exc.error)
+        except RunbookError as exc:
+            result = StageResult(stage, "failed", error=str(exc))
+        except Exception as exc:  # a kernel that died, a papermill I/O error: still a failed stage
+            result = StageResult(stage, "failed", error=f"{type(exc).__name__}: {exc}")
+        finally:
+            kernel.stop()
+        result.wall_time_s = round(time.monotonic() - started, 2)
+        result.notebook = str(output.relative_to(self.folder.path)) if output.exists() else ""
+        if self.github_groups:
+            self.announce("::endgroup::")
+        if result.status == "passed":
+            self.announce(f"<== {label} passed in {result.wall_time_s:.1f}s")
+        else:
+            where = f"; executed notebook: {output}" if output.exists() else ""
+            self.announce(f"<== {label} FAILED in {result.wall_time_s:.1f}s: {result.error}{where}")
+        return result
+
+    def _diagnose(self, stage: str, result: StageResult) -> None:
+        diagnostics = self.folder.diagnostics
+        diagnostics.mkdir(parents=True, exist_ok=True)
+        (diagnostics / f"{stage}-error.txt").write_text(result.error + "\n")
+        if any(p.name != f"{stage}-error.txt" for p in diagnostics.iterdir()):
+            return  # the stage collected its own
+        try:
+            files = make_target(self.config, self.folder).collect_diagnostics()
+            if files:
+                self.announce(f"    diagnostics: {', '.join(files)}")
+        except Exception as exc:  # never let diagnostics hide the failure itself
+            log.warning("collecting diagnostics failed: %s", exc)
+
+    def _start_record(self) -> dict[str, Any]:
+        previous = self.folder.read_run()
+        record = {
+            "run_id": previous.get("run_id") or self.folder.path.name,
+            "run_dir": str(self.folder.path),
+            "started": previous.get("started") or utc_now(),
+            "commit": previous.get("commit") or current_commit(),
+            "target": {
+                "name": self.config.target,
+                "requested": self.requested_target,
+                "why": self.target_why,
+                "description": make_target_description(self.config.target),
+            },
+            "config": self.config.to_parameters(),
+            "stages": previous.get("stages", {}),
+            "invocations": [*previous.get("invocations", []), {"stages": stages_to_run(self.config), "started": utc_now()}],
+        }
+        return record
+
+    def _record(self, record: dict[str, Any], result: StageResult) -> None:
+        record["stages"][result.stage] = {
+            "status": result.status,
+            "wall_time_s": result.wall_time_s,
+            "notebook": result.notebook,
+            "error": result.error or None,
+            "at": utc_now(),
+        }
+        self.folder.write_run(record)
+
+    def _verdict(self, chosen: list[str], failed: bool) -> str | None:
+        result_json = self.folder.report / "result.json"
+        if "report" in chosen and not failed and result_json.is_file():
+            return str(read_json(result_json)["status"])
+        return None
+
+    def _closing_line(self, results: list[StageResult], verdict: str | None, code: int) -> None:
+        failed = [r for r in results if r.status == "failed"]
+        if failed:
+            first = failed[0]
+            self.announce(f"run FAILED at stage {first.stage}: {first.error}")
+        elif verdict == "failed":
+            self.announce(f"run FAILED: the load test's verdict is failed; see {self.folder.report / 'summary.md'}")
+        else:
+            self.announce(f"run passed ({', '.join(r.stage for r in results)})")
+        self.announce(f"run folder: {self.folder.path} (exit code {code})")
+
+
+def make_target_description(target: str) -> str:
+    from runbook.targets import describe
+
+    return describe(target)
+
+
+def default_run_dir() -> Path:
+    return project_root() / "outputs" / new_run_id()

@@ -1,0 +1,152 @@
+"""One function per stage: what the stage notebooks call.
+
+Each takes the run's RunConfig, does its work through the target and the run
+folder, and returns something the notebook displays. Stages talk only through
+files in the run folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from runbook import commands
+from runbook.config import RunConfig, project_root
+from runbook.errors import CommandError, RunbookError
+from runbook.rundir import RunFolder, utc_now, write_json
+from runbook.services import answers, get
+from runbook.targets import Outcome, Target, choose_target, make_target
+from runbook.waiting import wait_for
+
+if TYPE_CHECKING:  # the heavy modules load only in the stages that use them
+    from runbook.loadtest import LoadTestRun
+    from runbook.report import Report
+
+log = logging.getLogger(__name__)
+
+VERIFY_TIMEOUT_S = 60.0
+VERIFY_FILE = "verify.json"
+
+
+def target_for(config: RunConfig) -> Target:
+    """The run's target, with 'auto' resolved the same way the CLI does."""
+    if config.target == "auto":
+        name, why = choose_target("auto")
+        log.info("target auto -> %s: %s", name, why)
+        config = config.replace(target=name)
+    return make_target(config, RunFolder(config.run_path).create())
+
+
+@contextlib.contextmanager
+def _diagnosed(target: Target) -> Iterator[None]:
+    """On any failure, collect diagnostics before the error goes on to the pipeline."""
+    try:
+        yield
+    except BaseException:
+        try:
+            files = target.collect_diagnostics()
+            if files:
+                log.error("diagnostics written: %s", ", ".join(files))
+        except Exception as exc:  # diagnostics must not hide the error that caused them
+            log.error("collecting diagnostics failed too: %s", exc)
+        raise
+
+
+def provision(config: RunConfig) -> Outcome:
+    target = target_for(config)
+    with _diagnosed(target):
+        return target.provision()
+
+
+def ingress(config: RunConfig) -> Outcome:
+    target = target_for(config)
+    with _diagnosed(target):
+        return target.install_ingress()
+
+
+def deploy(config: RunConfig) -> Outcome:
+    target = target_for(config)
+    with _diagnosed(target):
+        return target.deploy()
+
+
+@dataclass
+class Verification:
+    endpoint: str
+    rows: list[dict[str, object]]
+
+    def _repr_markdown_(self) -> str:
+        lines = [f"Routing verified through `{self.endpoint}`:", "", "| host | service | status | body |", "|---|---|---|---|"]
+        lines += [f"| {r['host']} | {r['service']} | {r['status']} | `{r['body']}` |" for r in self.rows]
+        return "\n".join(lines)
+
+
+def verify(config: RunConfig) -> Verification:
+    """One request per service through the ingress endpoint, retried until it answers right."""
+    target = target_for(config)
+    with _diagnosed(target), target.endpoint() as (host, port):
+        rows = []
+        for service in target.services:
+            def probe(service=service):  # type: ignore[no-untyped-def]
+                reply = get(host, port, service, timeout=min(config.request_timeout, 5.0))
+                seen = f"HTTP {reply.status} {reply.body.strip()[:80]!r}"
+                return answers(reply, service), seen, reply
+
+            reply = wait_for(
+                f"http://{host}:{port}{service.path} with Host {service.host} to answer 200 with {service.expect!r}",
+                probe, timeout=VERIFY_TIMEOUT_S, interval=1.0,
+            )
+            rows.append({"service": service.name, "host": service.host, "status": reply.status, "body": reply.body.strip()[:80]})
+        result = Verification(f"http://{host}:{port}", rows)
+        write_json(target.folder.path / VERIFY_FILE, {"endpoint": result.endpoint, "checked": utc_now(), "services": rows})
+        return result
+
+
+def load_test(config: RunConfig) -> "LoadTestRun":
+    from runbook.loadtest import run_load_test
+
+    target = target_for(config)
+    with _diagnosed(target), target.endpoint() as (host, port):
+        return run_load_test(config, target.services, target.folder.load_test, host, port)
+
+
+def report(config: RunConfig) -> "Report":
+    from runbook.report import build_report
+
+    target = target_for(config)
+    return build_report(
+        target.folder.load_test, target.folder.report, target.name, target.description, commit_of_run(target.folder)
+    )
+
+
+def publish(config: RunConfig) -> Outcome:
+    reason = "publishing to a pull request is not built yet"
+    if config.require_publish:
+        raise RunbookError(f"--require-publish: nothing was published: {reason}")
+    return Outcome("publish", False, f"nothing was published: {reason}")
+
+
+def teardown(config: RunConfig) -> Outcome:
+    target = target_for(config)
+    return target.teardown()
+
+
+def commit_of_run(folder: RunFolder) -> str:
+    """The commit the run tested: what run.json recorded, else the checkout's HEAD."""
+    recorded = folder.read_run().get("commit")
+    if recorded:
+        return str(recorded)
+    return current_commit()
+
+
+def current_commit() -> str:
+    if os.environ.get("GITHUB_SHA"):
+        return os.environ["GITHUB_SHA"]
+    try:
+        return commands.run(["git", "rev-parse", "HEAD"], timeout=10, cwd=project_root()).stdout.strip()
+    except CommandError:
+        return "unknown"

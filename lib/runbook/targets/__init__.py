@@ -1,0 +1,49 @@
+"""Targets: what "the cluster" is for a run."""
+
+from __future__ import annotations
+
+import shutil
+
+from runbook import commands
+from runbook.config import RunConfig
+from runbook.errors import CommandError, ConfigError
+from runbook.rundir import RunFolder
+from runbook.services import load_services
+from runbook.targets.base import Outcome, Target
+from runbook.targets.local import LocalTarget
+
+__all__ = ["Outcome", "Target", "choose_target", "describe", "make_target"]
+
+DESCRIPTIONS = {
+    "local": LocalTarget.description,
+    "kind": "kind: an ephemeral 2-node KinD cluster (control plane + worker) with Traefik",
+    "kubeconfig": "kubeconfig: an existing cluster from the kubeconfig context",
+}
+
+
+def describe(target: str) -> str:
+    return DESCRIPTIONS.get(target, target)
+
+
+def choose_target(requested: str) -> tuple[str, str]:
+    """Resolve 'auto' to a concrete target; returns (target, why)."""
+    if requested != "auto":
+        return requested, f"--target {requested} was asked for"
+    if not shutil.which("kind"):
+        return "local", "kind is not on PATH, so the runbook stands the services up locally"
+    if not shutil.which("docker"):
+        return "local", "docker is not on PATH, so the runbook stands the services up locally"
+    try:
+        commands.run(["docker", "info", "--format", "{{.ServerVersion}}"], timeout=15)
+    except CommandError as exc:
+        return "local", f"Docker does not answer ({exc.stderr_tail.splitlines()[-1:] or 'no output'}), so the runbook stands the services up locally"
+    return "kind", "Docker answers and kind is on PATH"
+
+
+def make_target(config: RunConfig, folder: RunFolder) -> Target:
+    services = load_services(config.services)
+    if config.target == "local":
+        return LocalTarget(config, folder, services)
+    if config.target in ("kind", "kubeconfig"):
+        raise ConfigError("target", config.target, "not implemented yet; use --target local")
+    raise ConfigError("target", config.target, "resolve 'auto' with choose_target() first")

@@ -1,0 +1,195 @@
+"""The local target: the echo services as a process on 127.0.0.1, no Kubernetes.
+
+It stands in for the cluster so that every other stage runs for real on a
+machine without Docker, and says so wherever its results appear.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from runbook import services as svc
+from runbook.errors import RunbookError, WaitTimeout
+from runbook.local_ingress import EXIT_PORT_IN_USE, HEALTH_PATH
+from runbook.rundir import read_json, utc_now, write_json
+from runbook.targets.base import Outcome, Target
+from runbook.waiting import wait_for
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "local.json"
+MARKER = "runbook.local_ingress"
+START_TIMEOUT_S = 15.0
+STOP_TIMEOUT_S = 5.0
+SECRET_VARIABLES = ("GITHUB_TOKEN", "GH_TOKEN")
+
+
+class LocalTarget(Target):
+    name = "local"
+    description = (
+        "local: the echo services run as a process on this machine behind the same host routing; "
+        "it stands in for the Kubernetes cluster, and its numbers say nothing about one"
+    )
+
+    @property
+    def state_path(self) -> Path:
+        return self.folder.target / STATE_FILE
+
+    @property
+    def log_path(self) -> Path:
+        return self.folder.target / "local-ingress.log"
+
+    def provision(self) -> Outcome:
+        host, port = self.config.ingress_host, self.config.ingress_port
+        running = self._running_state()
+        if running:
+            return Outcome("provision", True, f"reusing the local ingress (pid {running['pid']}) on {host}:{port}")
+        ensure_port_free(host, port)
+        routes = [f"--route={s.host}={s.expect}" for s in self.services]
+        argv = [sys.executable, "-m", MARKER, f"--listen={host}:{port}", *routes]
+        self.folder.target.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
+        with open(self.log_path, "ab") as out:
+            # Its own session: it must outlive this stage's kernel and ignore its signals.
+            process = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True, env=env, cwd=self.folder.path,
+            )
+        state = {"pid": process.pid, "argv": argv, "host": host, "port": port, "started": utc_now()}
+        write_json(self.state_path, state)
+        try:
+            wait_for(
+                f"the local ingress to answer on {host}:{port}",
+                lambda: self._health(process),
+                timeout=START_TIMEOUT_S,
+                interval=0.05,
+            )
+        except (WaitTimeout, RunbookError):
+            code = process.poll()
+            text = self.log_path.read_text(errors="replace").strip()
+            if code is None:
+                stop_process(process.pid)
+            if code == EXIT_PORT_IN_USE:
+                raise RunbookError(f"{host}:{port} is already in use: {text}; free it or pass --ingress-port") from None
+            raise RunbookError(f"the local ingress did not start (exit code {code}): {text}") from None
+        details = [f"{s.host} -> {s.name} (answers {s.expect!r})" for s in self.services]
+        details.append(f"pid {process.pid}, log {self.log_path}")
+        return Outcome("provision", True, f"local ingress listening on {host}:{port}", details)
+
+    def _health(self, process: subprocess.Popen[bytes]) -> tuple[bool, str, None]:
+        code = process.poll()
+        if code is not None:
+            raise RunbookError(f"exited with code {code}")
+        probe = svc.Service(name="health", host="health", expect="ok", path=HEALTH_PATH)
+        reply = svc.get(self.config.ingress_host, self.config.ingress_port, probe, timeout=1.0)
+        return reply.status == 200, f"HTTP {reply.status}", None
+
+    def install_ingress(self) -> Outcome:
+        return Outcome(
+            "ingress", False,
+            "the local target routes by Host header inside its own process; there is no Traefik to install",
+        )
+
+    def deploy(self) -> Outcome:
+        return Outcome(
+            "deploy", False,
+            "the local target serves each service's text from its values file; there is no Helm release",
+            [f"{s.name}: host {s.host}, text {s.expect!r} from {s.values_file}" for s in self.services],
+        )
+
+    def teardown(self) -> Outcome:
+        if self.config.keep_cluster:
+            return Outcome(
+                "teardown", False,
+                "--keep-cluster: the local ingress stays up; take it down later with "
+                f"`python -m runbook run --stages teardown --output-dir {self.folder.path}`",
+            )
+        if not self.state_path.is_file():
+            return Outcome("teardown", True, "nothing to stop: this run started no local ingress")
+        state = read_json(self.state_path)
+        if state.get("stopped"):
+            return Outcome("teardown", True, f"the local ingress (pid {state['pid']}) was already stopped")
+        if is_our_process(state["pid"]):
+            stop_process(state["pid"])
+            summary = f"stopped the local ingress (pid {state['pid']})"
+        else:
+            summary = f"the local ingress (pid {state['pid']}) had already exited"
+        write_json(self.state_path, {**state, "stopped": utc_now()})
+        return Outcome("teardown", True, summary)
+
+    def collect_diagnostics(self) -> list[str]:
+        if not self.log_path.is_file():
+            return []
+        out = self.folder.diagnostics / "local-ingress.log"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(self.log_path.read_bytes())
+        return [str(out)]
+
+    def _running_state(self) -> dict[str, object] | None:
+        if not self.state_path.is_file():
+            return None
+        state = read_json(self.state_path)
+        if state.get("stopped") or not is_our_process(state["pid"]):
+            return None
+        if (state["host"], state["port"]) != (self.config.ingress_host, self.config.ingress_port):
+            return None
+        return state
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise RunbookError(
+                    f"{host}:{port} is already in use by another process; free it or pass --ingress-port"
+                ) from None
+            raise RunbookError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+def is_our_process(pid: int) -> bool:
+    """True if pid is alive (not a zombie) and is a local ingress, not a reused pid."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    state = stat.rsplit(")", 1)[-1].split()[0]
+    return MARKER in cmdline and state != "Z"
+
+
+def stop_process(pid: int, timeout: float = STOP_TIMEOUT_S) -> None:
+    """SIGTERM, then SIGKILL if it is still there after timeout seconds."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _reap(pid)
+        if not is_our_process(pid):
+            return
+        time.sleep(0.05)
+    log.warning("local ingress pid %s ignored SIGTERM for %ss; killing it", pid, timeout)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    _reap(pid)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass  # not our child: init reaps it
