@@ -83,6 +83,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # nbformat's schema validation pulls in jsonschema's optional IRI format checker, whose
+    # grammar takes ~0.8 s to build at import; notebooks use no IRI formats, so the CLI skips it.
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "run":

@@ -11,38 +11,25 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import papermill
-from jupyter_client.manager import KernelManager
-from papermill.exceptions import PapermillExecutionError
-
 from runbook.config import STAGES, RunConfig, parameters_for, project_root
 from runbook.errors import ConfigError, RunbookError, StageFailed
+from runbook.kernels import ENGINE, KERNEL, StageKernel, register_engine
 from runbook.rundir import RunFolder, new_run_id, read_json, utc_now
 from runbook.stages import current_commit
 from runbook.targets import make_target
 
 log = logging.getLogger(__name__)
 
+#: How many stages ahead kernels start. Trivial stages take milliseconds and a kernel
+#: about a second to boot, so one ahead is not enough; three keeps the 2-core machine busy, not swamped.
+KERNEL_LOOKAHEAD = int(os.environ.get("RUNBOOK_KERNEL_LOOKAHEAD", "3"))
 NOTEBOOKS: dict[str, str] = {stage: f"{i:02d}_{stage}.ipynb" for i, stage in enumerate(STAGES, 1)}
-KERNEL = "python3"
-#: Only the publish stage's kernel sees these; no other stage needs them.
-SECRET_VARIABLES = ("GITHUB_TOKEN", "GH_TOKEN")
-SECRET_STAGES = {"publish"}
-WARM_IMPORTS = {
-    "load_test": ("runbook.stages", "runbook.loadtest"),
-    "report": ("runbook.stages", "runbook.report", "IPython.display"),
-}
-
-
 @dataclass
 class StageResult:
     stage: str
@@ -66,6 +53,8 @@ def notebook_path(stage: str) -> Path:
 
 def declared_parameters(notebook: Path) -> dict[str, Any]:
     """The names and defaults of a notebook's `parameters` cell."""
+    import papermill  # slow to import: the first kernel boots meanwhile
+
     declared = papermill.inspect_notebook(str(notebook))
     if not declared:
         raise ConfigError("notebook", str(notebook), "has no cell tagged 'parameters'")
@@ -82,12 +71,15 @@ def execute_stage(
     timeout: float | None = None,
 ) -> None:
     """Execute one notebook with papermill; unknown parameters are an error, not a warning."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
     declared = declared_parameters(notebook)
     for name in parameters:
         if name not in declared:
             raise ConfigError(name, parameters[name], f"is not a parameter of {notebook.name}; it has {', '.join(declared)}")
     output.parent.mkdir(parents=True, exist_ok=True)
-    engine_kwargs = {"km": kernel.km} if kernel else {}
+    register_engine()
     try:
         papermill.execute_notebook(
             str(notebook),
@@ -98,58 +90,11 @@ def execute_stage(
             log_output=log_output,
             progress_bar=False,
             execution_timeout=timeout,
-            **engine_kwargs,
+            engine_name=ENGINE,
+            stage_kernel=kernel,
         )
     except PapermillExecutionError as exc:
         raise StageFailed(notebook.stem, f"{exc.ename}: {exc.evalue}") from None
-
-
-class _KernelManager(KernelManager):
-    """Remembers the clients papermill makes, so they can be closed when the stage ends."""
-
-    def client(self, **kwargs: Any) -> Any:
-        kc = super().client(**kwargs)
-        self.__dict__.setdefault("_clients", []).append(kc)
-        return kc
-
-    def close_clients(self) -> None:
-        for kc in self.__dict__.pop("_clients", []):
-            kc.stop_channels()
-            if kc._created_context and not kc.context.closed:
-                kc.context.destroy(linger=0)
-            kc._created_context = False
-
-
-class StageKernel:
-    """A kernel launched ahead of its stage: it boots in the background while the caller goes on.
-
-    It talks over Unix sockets in a private folder rather than TCP on localhost,
-    and imports the modules its stage will need while it waits (imports only:
-    no state reaches the notebook that it would not create itself).
-    """
-
-    def __init__(self, stage: str) -> None:
-        env = dict(os.environ)
-        if stage not in SECRET_STAGES:
-            for name in SECRET_VARIABLES:
-                env.pop(name, None)
-        env.setdefault("MPLBACKEND", "Agg")
-        self._sockets = tempfile.mkdtemp(prefix="runbook-kernel-")
-        self.km = _KernelManager(kernel_name=KERNEL, transport="ipc", ip=os.path.join(self._sockets, "k"))
-        warm = ",".join(repr(f"import {module}") for module in WARM_IMPORTS.get(stage, ("runbook.stages",)))
-        self.km.start_kernel(cwd=str(project_root()), env=env, extra_arguments=[f"--IPKernelApp.exec_lines=[{warm}]"])
-
-    def stop(self) -> None:
-        """Kill the kernel in the background; nothing waits on it."""
-        self.km.close_clients()
-        threading.Thread(target=self._stop, daemon=False).start()
-
-    def _stop(self) -> None:
-        try:
-            if self.km.has_kernel:
-                self.km.shutdown_kernel(now=True)
-        finally:
-            shutil.rmtree(self._sockets, ignore_errors=True)
 
 
 class Pipeline:
@@ -172,14 +117,16 @@ class Pipeline:
 
     def run(self) -> int:
         """Run the chosen stages; returns the exit code (0 passed, 1 failed)."""
+        chosen = stages_to_run(self.config)
+        cwd = str(project_root())
+        # The first kernel boots while the run folder, run.json and papermill's import get ready.
+        kernels = {stage: StageKernel(stage, cwd) for stage in chosen[:KERNEL_LOOKAHEAD]}
         self.folder.create()
         record = self._start_record()
         self.folder.write_run(record)
         self.folder.link_latest()
-        chosen = stages_to_run(self.config)
         results: list[StageResult] = []
         failed = False
-        kernels: dict[str, StageKernel] = {}
         try:
             for index, stage in enumerate(chosen):
                 if failed and stage != "teardown":
@@ -188,10 +135,11 @@ class Pipeline:
                     self.announce(f"--- {stage} skipped (an earlier stage failed)")
                     continue
                 # Warm up the next kernel while this stage runs.
-                kernel = kernels.pop(stage, None) or StageKernel(stage)
-                following = next((s for s in chosen[index + 1:] if not failed or s == "teardown"), None)
-                if following and following not in kernels:
-                    kernels[following] = StageKernel(following)
+                kernel = kernels.pop(stage, None) or StageKernel(stage, cwd)
+                upcoming = [s for s in chosen[index + 1:] if not failed or s == "teardown"]
+                for following in upcoming[:KERNEL_LOOKAHEAD]:
+                    if following not in kernels:
+                        kernels[following] = StageKernel(following, cwd)
                 result = self._run_stage(stage, index + 1, len(chosen), kernel)
                 results.append(result)
                 self._record(record, result)

@@ -1,0 +1,100 @@
+import csv
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT
+from runbook import loadtest
+from runbook.config import RunConfig
+from runbook.errors import TargetUnreachable
+from runbook.loadtest import LoadTestError, locust_command, preflight, run_load_test
+from runbook.services import load_services
+
+SERVICES = load_services(("foo", "bar"))
+
+
+def config(tmp_path, port, **extra):
+    return RunConfig.from_parameters(target="local", run_dir=str(tmp_path), ingress_port=port, **extra)
+
+
+def test_unreachable_target_fails_within_15s(tmp_path, port):
+    started = time.monotonic()
+    with pytest.raises(TargetUnreachable, match=f"unreachable.*127.0.0.1:{port}.*foo.localhost"):
+        run_load_test(config(tmp_path, port), SERVICES, tmp_path / "load_test", "127.0.0.1", port)
+    assert time.monotonic() - started < 15
+    assert not (tmp_path / "load_test" / "profile.json").exists()
+
+
+def test_a_target_that_accepts_but_never_answers_fails_within_15s(tmp_path, port):
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", port))
+        silent.listen(64)  # connections complete in the backlog; nothing ever answers
+        started = time.monotonic()
+        with pytest.raises(TargetUnreachable, match="no HTTP answer"):
+            preflight("127.0.0.1", port, SERVICES, timeout=5.0)
+        assert time.monotonic() - started < 15
+
+
+def test_runs_locust_and_keeps_its_files(tmp_path, ingress):
+    cfg = config(tmp_path, ingress, users=4, spawn_rate=4, run_time="3s", wait_max=0.2)
+    run = run_load_test(cfg, SERVICES, tmp_path / "load_test", "127.0.0.1", ingress)
+    out = tmp_path / "load_test"
+    assert run.requests > 10 and run.failures == 0 and run.locust_exit_code == 0
+    for name in ["locust_stats.csv", "locust_stats_history.csv", "locust_failures.csv", "locust_exceptions.csv",
+                 "report.html", "requests.csv", "profile.json"]:
+        assert (out / name).stat().st_size > 0, name
+    with (out / "locust_stats.csv").open() as handle:
+        names = {row["Name"]: int(row["Request Count"]) for row in csv.DictReader(handle)}
+    assert names["foo"] > 0 and names["bar"] > 0
+    with (out / "locust_stats_history.csv").open() as handle:
+        history = {row["Name"] for row in csv.DictReader(handle)}
+    assert {"foo", "bar", "Aggregated"} <= history  # --csv-full-history: one row per name per interval
+    profile = json.loads((out / "profile.json").read_text())
+    assert profile["users"] == 4 and profile["run_time_s"] == 3 and profile["requests"] == run.requests
+
+
+def test_wrong_answers_are_failures_not_errors(tmp_path, ingress):
+    # bar's expected text is wrong here: every bar request is a failed request, and the stage still completes.
+    services = [SERVICES[0], type(SERVICES[1])(name="bar", host="bar.localhost", expect="BAR!")]
+    cfg = config(tmp_path, ingress, users=2, spawn_rate=2, run_time="2s", wait_max=0.1)
+    run = run_load_test(cfg, services, tmp_path / "load_test", "127.0.0.1", ingress)
+    assert run.failures > 0 and run.locust_exit_code == 1
+    with (tmp_path / "load_test" / "requests.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert {r["ok"] for r in rows if r["service"] == "foo"} == {"1"}
+    assert {r["error"] for r in rows if r["service"] == "bar"} == {"CatchResponseError: body does not contain 'BAR!'"}
+
+
+def test_an_exception_in_the_locustfile_fails_the_stage(tmp_path, ingress, monkeypatch):
+    monkeypatch.setattr(loadtest, "locustfile_path", lambda: ROOT / "tests" / "fixtures" / "raising_locustfile.py")
+    monkeypatch.setattr(loadtest, "project_root", lambda: ROOT)
+    cfg = config(tmp_path, ingress, users=2, spawn_rate=2, run_time="2s")
+    with pytest.raises(LoadTestError, match="(?s)the locustfile raised.*broken on purpose"):
+        run_load_test(cfg, SERVICES, tmp_path / "load_test", "127.0.0.1", ingress)
+
+
+def test_the_locustfile_works_with_the_plain_locust_cli(tmp_path, ingress):
+    done = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(ROOT / "load_test" / "locustfile.py"), "--headless",
+         "-u", "4", "-r", "4", "-t", "2s", "--host", f"http://127.0.0.1:{ingress}", "--csv", str(tmp_path / "plain"),
+         "--only-summary"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    with (tmp_path / "plain_stats.csv").open() as handle:
+        rows = {row["Name"]: row for row in csv.DictReader(handle)}
+    assert int(rows["foo"]["Request Count"]) > 0 and int(rows["foo"]["Failure Count"]) == 0
+    assert int(rows["bar"]["Request Count"]) > 0 and int(rows["bar"]["Failure Count"]) == 0
+
+
+def test_the_command_carries_the_profile(tmp_path):
+    cfg = config(tmp_path, 8080, users=7, spawn_rate=2.5, run_time="1m")
+    argv = locust_command(cfg, tmp_path, "http://127.0.0.1:8080", ROOT / "load_test" / "locustfile.py")
+    pairs = dict(zip(argv, argv[1:]))
+    assert pairs["--users"] == "7" and pairs["--spawn-rate"] == "2.5" and pairs["--run-time"] == "60s"
+    assert pairs["--host"] == "http://127.0.0.1:8080" and "--csv-full-history" in argv and "--headless" in argv
+    assert argv[:3] == [sys.executable, "-m", "locust"]

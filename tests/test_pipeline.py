@@ -1,0 +1,172 @@
+"""The pipeline end to end on the local target: every stage notebook executed for real."""
+
+import json
+import socket
+import time
+
+import nbformat
+import pytest
+from matplotlib.image import imread
+
+from conftest import ROOT, run_cli
+from runbook.errors import ConfigError, StageFailed
+from runbook.pipeline import NOTEBOOKS, execute_stage, stages_to_run
+from runbook.config import RunConfig
+from runbook.targets.local import is_our_process
+
+TOKEN = "ghp_RunbookTestToken1234567890abcdefXYZ"
+
+
+def all_text(folder):
+    for path in folder.rglob("*"):
+        if path.is_file():
+            yield path, path.read_bytes()
+
+
+def test_a_full_local_run(tmp_path, port):
+    run = tmp_path / "run"
+    done = run_cli("run", "--target", "local", "--run-time", "4s", "--output-dir", str(run),
+                   "--ingress-port", str(port), env={"GITHUB_TOKEN": TOKEN})
+    assert done.returncode == 0, done.stdout + done.stderr
+    # A person watching sees every stage start and end with its wall time.
+    for number, stage in enumerate(NOTEBOOKS, 1):
+        assert f"==> [{number}/8] {stage} started" in done.stdout
+        assert f"<== [{number}/8] {stage} passed in " in done.stdout
+    assert "target: local (--target local was asked for)" in done.stdout
+
+    for stage, name in NOTEBOOKS.items():
+        executed = nbformat.read(run / "notebooks" / name, as_version=4)
+        assert not executed.metadata.papermill.get("exception")
+        assert any(cell.get("outputs") for cell in executed.cells if cell.cell_type == "code"), stage
+    for name in ["locust_stats.csv", "locust_stats_history.csv", "locust_failures.csv", "locust_exceptions.csv", "report.html"]:
+        assert (run / "load_test" / name).stat().st_size > 0
+    charts = sorted((run / "report").glob("*.png"))
+    assert len(charts) >= 3
+    for chart in charts:
+        assert imread(chart)[..., :3].std() > 0.05
+    summary = (run / "report" / "summary.md").read_text()
+    assert "| `foo` |" in summary and "| `bar` |" in summary and "stands in for the Kubernetes cluster" in summary
+    result = json.loads((run / "report" / "result.json").read_text())
+    assert result["status"] == "passed" and result["target"] == "local"
+    assert result["config"]["users"] == 100 and result["config"]["run_time_s"] == 4
+    for service in ("foo", "bar"):
+        assert result["services"][service]["requests"] > 0 and result["services"][service]["failures"] == 0
+
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "passed" and record["exit_code"] == 0 and record["verdict"] == "passed"
+    assert [record["stages"][s]["status"] for s in NOTEBOOKS] == ["passed"] * 8
+    assert all(record["stages"][s]["wall_time_s"] > 0 for s in NOTEBOOKS)
+    assert record["config"]["ingress_port"] == port and record["target"]["name"] == "local"
+    # The local ingress is gone after teardown.
+    state = json.loads((run / "target" / "local.json").read_text())
+    assert state["stopped"] and not is_our_process(state["pid"])
+    # The token was in the environment of the whole run and is nowhere in what it wrote.
+    assert TOKEN not in done.stdout + done.stderr
+    leaks = [str(path) for path, data in all_text(run) if TOKEN.encode() in data]
+    assert leaks == []
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--users", "-5"], "users='-5'"),
+        (["--run-time", "abc"], "run_time='abc'"),
+        (["--target", "mars"], "target='mars'"),
+        (["--stages", "provision,smoke"], "stages='smoke'"),
+        (["--spawn-rate", "0"], "spawn_rate='0'"),
+        (["--services", "foo,nosuch"], "services='nosuch'"),
+    ],
+)
+def test_bad_input_exits_2_naming_the_value_and_writes_nothing(tmp_path, args, named):
+    run = tmp_path / "run"
+    done = run_cli("run", "--target", "local", "--output-dir", str(run), *args, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert named in done.stderr
+    assert not run.exists()
+    assert "started" not in done.stdout
+
+
+def test_unknown_flag_is_bad_input(tmp_path):
+    done = run_cli("run", "--userz", "5", timeout=60)
+    assert done.returncode == 2 and "--userz" in done.stderr
+
+
+def test_help_explains_each_flag():
+    done = run_cli("run", "--help", timeout=60)
+    assert done.returncode == 0
+    for flag in ["--target", "--users", "--spawn-rate", "--run-time", "--output-dir", "--stages", "--keep-cluster"]:
+        assert flag in done.stdout
+    assert "auto: kind where" in " ".join(done.stdout.split())
+
+
+def test_an_unreachable_target_fails_the_load_test_and_keeps_its_notebook(tmp_path, port):
+    run = tmp_path / "run"
+    started = time.monotonic()
+    done = run_cli("run", "--target", "local", "--stages", "load_test,report", "--output-dir", str(run),
+                   "--ingress-port", str(port), timeout=120)
+    assert time.monotonic() - started < 30
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "load_test FAILED" in done.stdout and "unreachable" in done.stdout
+    assert "report skipped" in done.stdout
+    executed = nbformat.read(run / "notebooks" / NOTEBOOKS["load_test"], as_version=4)
+    assert executed.metadata.papermill.exception is True
+    errors = [o for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert errors and errors[0]["ename"] == "TargetUnreachable"
+    assert not (run / "notebooks" / NOTEBOOKS["report"]).exists()
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "failed" and record["exit_code"] == 1
+    assert record["stages"]["load_test"]["status"] == "failed" and record["stages"]["report"]["status"] == "skipped"
+    assert "unreachable" in (run / "diagnostics" / "load_test-error.txt").read_text()
+
+
+def test_keep_cluster_then_a_later_teardown(tmp_path, port):
+    run = tmp_path / "run"
+    done = run_cli("run", "--target", "local", "--stages", "provision,verify", "--keep-cluster",
+                   "--output-dir", str(run), "--ingress-port", str(port))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "[3/3] teardown passed" in done.stdout  # teardown joined, and kept the target up
+    pid = json.loads((run / "target" / "local.json").read_text())["pid"]
+    assert is_our_process(pid)
+    with socket.create_connection(("127.0.0.1", port), timeout=5):
+        pass
+    done = run_cli("run", "--target", "local", "--stages", "teardown", "--output-dir", str(run), "--ingress-port", str(port))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not is_our_process(pid)
+    record = json.loads((run / "run.json").read_text())
+    assert record["stages"]["verify"]["status"] == "passed" and record["stages"]["teardown"]["status"] == "passed"
+    assert len(record["invocations"]) == 2
+
+
+def test_teardown_joins_any_run_that_provisions():
+    assert stages_to_run(RunConfig.from_parameters(stages="provision,verify")) == ["provision", "verify", "teardown"]
+    assert stages_to_run(RunConfig.from_parameters(stages="load_test,report")) == ["load_test", "report"]
+
+
+def test_unknown_notebook_parameters_are_rejected(tmp_path):
+    with pytest.raises(ConfigError, match="questoin=.*is not a parameter of tiny.ipynb; it has answer"):
+        execute_stage(ROOT / "tests" / "fixtures" / "tiny.ipynb", tmp_path / "out.ipynb", {"questoin": 2})
+    assert not (tmp_path / "out.ipynb").exists()
+
+
+def test_a_failing_notebook_is_kept_with_its_error(tmp_path):
+    with pytest.raises(StageFailed, match="AssertionError: unlucky"):
+        execute_stage(ROOT / "tests" / "fixtures" / "tiny.ipynb", tmp_path / "out.ipynb", {"answer": 13})
+    executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    assert executed.metadata.papermill.parameters == {"answer": 13}
+    assert any(o.get("ename") == "AssertionError" for c in executed.cells for o in c.get("outputs", []))
+
+
+def test_the_notebooks_run_in_order_with_their_defaults(tmp_path):
+    """What a person does in Jupyter: open each notebook in turn and run it as committed."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", 8080))
+        except OSError:
+            pytest.skip("127.0.0.1:8080 (the default ingress port) is taken on this machine")
+    run_dir = str(tmp_path / "interactive")
+    for stage, name in NOTEBOOKS.items():
+        # run_dir is the only value changed, so that the test does not write into the checkout.
+        execute_stage(ROOT / "notebooks" / name, tmp_path / name, {"run_dir": run_dir})
+    result = json.loads((tmp_path / "interactive" / "report" / "result.json").read_text())
+    assert result["config"]["run_time_s"] == 30 and result["config"]["users"] == 100
+    assert result["status"] == "passed"

@@ -1,0 +1,107 @@
+"""Results, charts and summary from a load test whose numbers are known exactly."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from runbook.report import build_report, render_summary
+from runbook.results import load_results
+
+
+def write_load_test(folder, rows, run_time=10, users=((0, 0), (5, 10), (10, 10))):
+    folder.mkdir(parents=True, exist_ok=True)
+    profile = {
+        "users": 10, "spawn_rate": 2.0, "run_time_s": run_time, "wait_min_s": 0.0, "wait_max_s": 1.0,
+        "request_timeout_s": 5.0, "endpoint": "http://127.0.0.1:8080",
+        "services": [{"name": "foo", "host": "foo.localhost", "expect": "foo"},
+                     {"name": "bar", "host": "bar.localhost", "expect": "bar"}],
+        "started": "2026-01-01T00:00:00+00:00", "finished": "2026-01-01T00:00:10+00:00",
+    }
+    (folder / "profile.json").write_text(json.dumps(profile))
+    with (folder / "requests.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["time", "service", "response_ms", "ok", "error"])
+        writer.writerows(rows)
+    with (folder / "locust_stats_history.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Timestamp", "User Count", "Type", "Name"])
+        for t, count in users:
+            writer.writerow([1000 + t, count, "", "Aggregated"])
+
+
+@pytest.fixture
+def mixed(tmp_path):
+    """foo: 100 successes at 1..100 ms; bar: 50 successes at 10 ms plus 5 timeouts at 5000 ms."""
+    rows = [(1000 + i * 0.1, "foo", i + 1, 1, "") for i in range(100)]
+    rows += [(1000 + i * 0.2, "bar", 10, 1, "") for i in range(50)]
+    rows += [(1000 + 9 + i * 0.1, "bar", 5000, 0, "ReadTimeout: read timed out") for i in range(5)]
+    write_load_test(tmp_path / "load_test", rows)
+    return tmp_path
+
+
+def test_latency_comes_from_successes_only(mixed):
+    results = load_results(mixed / "load_test")
+    foo, bar = results.services["foo"], results.services["bar"]
+    assert (foo.requests, foo.failures) == (100, 0)
+    assert foo.percentile(50) == pytest.approx(50.5) and foo.min_ms == 1 and foo.max_ms == 100
+    assert (bar.requests, bar.failures) == (55, 5)
+    assert bar.max_ms == 10 and bar.percentile(99) == 10  # the 5000 ms timeouts are not latency
+    assert bar.errors == {"ReadTimeout: read timed out": 5}
+    assert not results.passed
+
+
+def test_series_count_successes_and_failures_apart(mixed):
+    series = load_results(mixed / "load_test").services["bar"].series
+    assert series.ok_rps.sum() == 50 and series.fail_rps.sum() == 5
+    assert np.nanmax(series.p99) == 10
+    assert series.fail_rps[-1] == 5  # the timeouts happened in the last second
+
+
+def test_report_files(mixed):
+    report = build_report(mixed / "load_test", mixed / "report", "local", "local: a stand-in", "abc123")
+    result = json.loads((mixed / "report" / "result.json").read_text())
+    assert result["status"] == "failed" and result["target"] == "local" and result["commit"] == "abc123"
+    assert result["config"] == {**result["config"], "users": 10, "spawn_rate": 2.0, "run_time_s": 10}
+    assert result["services"]["foo"]["p95_ms"] == pytest.approx(95.05)
+    assert result["services"]["bar"]["failures"] == 5
+    for key in ("requests", "failures", "rps", "p50_ms", "p95_ms", "p99_ms", "max_ms"):
+        assert key in result["services"]["foo"]
+    summary = (mixed / "report" / "summary.md").read_text()
+    assert summary == report.summary_md
+    assert "failed ❌" in summary and "local: a stand-in" in summary
+    assert "| `foo` | 100 | 0 |" in summary and "| `bar` | 55 | 5 |" in summary
+    assert "| `bar` | 5 | ReadTimeout: read timed out |" in summary
+    assert "![Requests per second](throughput.png)" in summary
+    for path in report.charts.values():
+        pixels = imread(path)
+        assert pixels.shape[0] > 300 and pixels.shape[1] > 600
+        assert pixels[..., :3].std() > 0.05, f"{path.name} looks blank"
+
+
+def test_a_clean_run_passes(tmp_path):
+    rows = [(1000 + i * 0.1, name, 5, 1, "") for i in range(50) for name in ("foo", "bar")]
+    write_load_test(tmp_path / "load_test", rows, run_time=5)
+    report = build_report(tmp_path / "load_test", tmp_path / "report", "local", "local", "c")
+    assert report.result["status"] == "passed"
+    assert "passed ✅" in report.summary_md and "Failures" not in report.summary_md
+
+
+def test_a_service_without_requests_fails(tmp_path):
+    write_load_test(tmp_path / "load_test", [(1000 + i * 0.1, "foo", 5, 1, "") for i in range(50)])
+    report = build_report(tmp_path / "load_test", tmp_path / "report", "local", "local", "c")
+    assert report.result["status"] == "failed"
+    assert report.result["services"]["bar"]["requests"] == 0 and report.result["services"]["bar"]["p50_ms"] is None
+
+
+def test_summary_uses_the_given_image_addresses(mixed):
+    report = build_report(mixed / "load_test", mixed / "report", "local", "local", "c")
+    text = render_summary(report.result, lambda key: f"https://example.invalid/{key}.png")
+    assert "(https://example.invalid/latency.png)" in text
+
+
+def test_missing_load_test_says_what_to_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run the load_test stage first"):
+        load_results(tmp_path)
