@@ -9,6 +9,7 @@ from pathlib import Path
 
 from runbook.config import INGRESS_MODES, STAGES, TARGETS, RunConfig
 from runbook.errors import ConfigError, RunbookError
+from runbook.tools import ToolError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -65,6 +66,18 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline.add_argument("--pr", default=defaults.pr, help="pull request number to publish to (default: from the GitHub event)")
     pipeline.add_argument("--require-publish", action="store_true", help="fail the run when nothing could be published")
     pipeline.add_argument("-v", "--verbose", action="store_true", help="stream each notebook's output to the log")
+
+    tools = commands.add_parser("tools", help="check or install kind, helm and kubectl")
+    tool_commands = tools.add_subparsers(dest="tools_command", required=True, parser_class=_Parser)
+    install = tool_commands.add_parser(
+        "install", help="download the pinned kind, helm and kubectl releases, verify their SHA-256, install them",
+        description="Downloads the pinned releases (see runbook/tools.py), checks each file's SHA-256 before "
+        "unpacking, and installs the binaries into DEST, which the runbook searches after PATH.")
+    install.add_argument("--dest", default=None, help="folder for the binaries (default: ~/.cache/runbook/bin)")
+    install.add_argument("--only", default="kind,helm,kubectl", help="comma-separated subset (default: %(default)s)")
+    install.add_argument("--mirror", default=None, help="fetch the same file names from this base URL instead")
+    check = tool_commands.add_parser("check", help="find the tools a target needs and check their versions")
+    check.add_argument("--target", default="kind", choices=("kind", "kubeconfig"))
     return parser
 
 
@@ -87,10 +100,39 @@ def main(argv: list[str] | None = None) -> int:
     # grammar takes ~0.8 s to build at import; notebooks use no IRI formats, so the CLI skips it.
     sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "run":
         return run_command(args)
+    if args.command == "tools":
+        return tools_command(args)
     return EXIT_BAD_INPUT
+
+
+def tools_command(args: argparse.Namespace) -> int:
+    from runbook import tools
+
+    try:
+        if args.tools_command == "check":
+            box = tools.check_tools(args.target)
+            for tool in box.tools.values():
+                print(f"{tool.name} {tool.version_text} at {tool.path}")
+            return EXIT_OK
+        names = tuple(name.strip() for name in args.only.split(",") if name.strip())
+        for name in names:
+            if name not in tools.RELEASES:
+                raise ConfigError("only", name, f"not one of {', '.join(tools.RELEASES)}")
+        dest = Path(args.dest).resolve() if args.dest else tools.DEFAULT_CACHE
+        installed = tools.install(dest=dest, names=names, mirror=args.mirror)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ToolError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    for name, path in installed.items():
+        print(f"installed {name} {tools.RELEASES[name].version} at {path} (SHA-256 verified)")
+    print(f"the runbook finds them there; to use them yourself: export PATH=\"{dest}:$PATH\"")
+    return EXIT_OK
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -107,11 +149,12 @@ def run_command(args: argparse.Namespace) -> int:
     print(f"target: {target} ({why})", flush=True)
     try:
         config = config.replace(target=target)
-        from runbook.targets import make_target
         from runbook.rundir import RunFolder
+        from runbook.targets import make_target
 
-        make_target(config, RunFolder(config.run_path))  # refuses targets it cannot build, before anything starts
-    except ConfigError as exc:
+        # Builds the target without starting anything: a cluster target checks its tools here.
+        make_target(config, RunFolder(config.run_path))
+    except (ConfigError, ToolError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     from runbook.pipeline import Pipeline

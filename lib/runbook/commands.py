@@ -58,3 +58,41 @@ def run(
     if check and done.returncode != 0:
         raise CommandError(args, done.returncode, done.stderr or done.stdout)
     return Result(args, done.returncode, done.stdout, done.stderr)
+
+
+class Background:
+    """A long-running command (a port-forward) with its output in a log file."""
+
+    def __init__(self, argv: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None) -> None:
+        self.argv = [str(part) for part in argv]
+        self.log_path = log_path
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log.debug("starting %s", " ".join(self.argv))
+        with open(log_path, "ab") as out:
+            try:
+                self.process = subprocess.Popen(
+                    self.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    env={**os.environ, **(env or {})}, start_new_session=True,
+                )
+            except FileNotFoundError:
+                raise CommandError(self.argv, 127, f"{self.argv[0]}: not found on PATH") from None
+
+    def poll(self) -> int | None:
+        return self.process.poll()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.is_file() else ""
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=timeout)
+
+
+def start(argv: Sequence[str], *, log_path: Path, env: Mapping[str, str] | None = None) -> Background:
+    """Start argv in the background; the caller stops it (see Background.stop)."""
+    return Background(argv, log_path, env)

@@ -34,16 +34,22 @@ def choose_target(requested: str) -> tuple[str, str]:
     if not shutil.which("docker"):
         return "local", "docker is not on PATH, so the runbook stands the services up locally"
     try:
-        commands.run(["docker", "info", "--format", "{{.ServerVersion}}"], timeout=15)
+        commands.run(["docker", "version", "--format", "{{.Server.Version}}"], timeout=15)
     except CommandError as exc:
-        return "local", f"Docker does not answer ({exc.stderr_tail.splitlines()[-1:] or 'no output'}), so the runbook stands the services up locally"
+        last = (exc.stderr_tail.splitlines() or ["no output"])[-1]
+        return "local", f"Docker does not answer ({last}), so the runbook stands the services up locally"
     return "kind", "Docker answers and kind is on PATH"
 
 
 def make_target(config: RunConfig, folder: RunFolder) -> Target:
+    """The target object for a run; a cluster target checks its tools first (ToolError)."""
     services = load_services(config.services)
     if config.target == "local":
         return LocalTarget(config, folder, services)
-    if config.target in ("kind", "kubeconfig"):
-        raise ConfigError("target", config.target, "not implemented yet; use --target local")
+    from runbook.targets.cluster import KindTarget, KubeconfigTarget
+
+    if config.target == "kind":
+        return KindTarget(config, folder, services)
+    if config.target == "kubeconfig":
+        return KubeconfigTarget(config, folder, services)
     raise ConfigError("target", config.target, "resolve 'auto' with choose_target() first")

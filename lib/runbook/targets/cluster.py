@@ -1,0 +1,319 @@
+"""The Kubernetes targets: a kind cluster the runbook creates, or an existing cluster.
+
+Both install Traefik from its pinned chart, deploy each service from the echo
+chart with its own values file, confirm the rollouts, and reach the ingress
+either through the kind port mapping (nodeport) or kubectl port-forward.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runbook import commands
+from runbook.config import RunConfig, project_root
+from runbook.errors import CommandError, RunbookError
+from runbook.kube import Kube, Runner, Starter
+from runbook.kubewait import wait_nodes_ready, wait_rollout
+from runbook.rundir import RunFolder, read_json, utc_now, write_json
+from runbook.services import Service, get
+from runbook.targets.base import Outcome, Target
+from runbook.tools import Toolbox, check_tools
+from runbook.waiting import wait_for
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "cluster.json"
+TRAEFIK_SERVICE_PORT = 80  # the web entry point's exposed port (Service port)
+HELM_TIMEOUT_S = 300
+ROLLOUT_TIMEOUT_S = 180
+SERVING_TIMEOUT_S = 120
+NODES_TIMEOUT_S = 300
+PROBE_HOST = "runbook-probe.invalid"  # routed nowhere: Traefik answers 404 once it serves
+
+
+def traefik_release(root: Path | None = None) -> dict[str, str]:
+    path = (root or project_root()) / "k8s" / "traefik" / "release.yaml"
+    release = yaml.safe_load(path.read_text())
+    for key in ("name", "namespace", "repo", "chart", "version"):
+        if not release.get(key):
+            raise RunbookError(f"{path} must set {key}")
+    return {key: str(value) for key, value in release.items()}
+
+
+def traefik_node_port(root: Path | None = None) -> int:
+    values = yaml.safe_load(((root or project_root()) / "k8s" / "traefik" / "values.yaml").read_text())
+    return int(values["ports"]["web"]["nodePort"])
+
+
+def render_kind_config(config: RunConfig, root: Path | None = None) -> dict[str, Any]:
+    """kind/cluster-config.yaml for this run: hostPort is the ingress port; no mapping in port-forward mode."""
+    template = yaml.safe_load(((root or project_root()) / "kind" / "cluster-config.yaml").read_text())
+    node_port = traefik_node_port(root)
+    for node in template["nodes"]:
+        mappings = node.get("extraPortMappings") or []
+        for mapping in mappings:
+            if mapping["containerPort"] != node_port:
+                raise RunbookError(
+                    f"kind/cluster-config.yaml maps containerPort {mapping['containerPort']}, but Traefik's web "
+                    f"nodePort is {node_port} (k8s/traefik/values.yaml): they must be equal"
+                )
+            mapping["hostPort"] = config.ingress_port
+            mapping["listenAddress"] = config.ingress_host
+        if config.ingress_mode == "port-forward":
+            node.pop("extraPortMappings", None)
+    return template
+
+
+class ClusterTarget(Target):
+    """What kind and kubeconfig share: Traefik, the echo releases, the endpoint, diagnostics."""
+
+    traefik_namespace = "traefik"
+    app_namespace = "runbook"
+    extra_traefik_values: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        config: RunConfig,
+        folder: RunFolder,
+        services: list[Service],
+        *,
+        tools: Toolbox | None = None,
+        runner: Runner = commands.run,
+        starter: Starter = commands.start,
+    ) -> None:
+        super().__init__(config, folder, services)
+        self.root = project_root()
+        self.tools = tools if tools is not None else check_tools(self.name)
+        self.kube = Kube(self.tools, kubeconfig=self.kubeconfig_path(), context=self.kube_context(), runner=runner, starter=starter)
+
+    # -- what differs per target -------------------------------------------------
+    def kubeconfig_path(self) -> str:
+        raise NotImplementedError
+
+    def kube_context(self) -> str:
+        raise NotImplementedError
+
+    def uses_port_forward(self) -> bool:
+        return self.config.ingress_mode == "port-forward"
+
+    # -- shared --------------------------------------------------------------------
+    @property
+    def state_path(self) -> Path:
+        return self.folder.target / STATE_FILE
+
+    def state(self) -> dict[str, Any]:
+        return read_json(self.state_path) if self.state_path.is_file() else {}
+
+    def save_state(self, **changes: Any) -> None:
+        write_json(self.state_path, {**self.state(), **changes})
+
+    def traefik_values(self) -> list[Path]:
+        folder = self.root / "k8s" / "traefik"
+        values = [folder / "values.yaml"]
+        if self.uses_port_forward():
+            values.append(folder / "values-port-forward.yaml")
+        values += [folder / name for name in self.extra_traefik_values]
+        return values
+
+    def traefik_extra_args(self) -> list[str]:
+        return []
+
+    def install_ingress(self) -> Outcome:
+        release = traefik_release(self.root)
+        self.kube.helm_upgrade(
+            release["name"], release["chart"], self.traefik_namespace, self.traefik_values(),
+            timeout_s=HELM_TIMEOUT_S,
+            extra=["--repo", release["repo"], "--version", release["version"], *self.traefik_extra_args()],
+        )
+        with self.endpoint() as (host, port):
+            seen = self.wait_serving(host, port)
+        return Outcome(
+            "ingress", True,
+            f"Traefik chart {release['version']} installed in namespace {self.traefik_namespace} and serving",
+            [f"values: {', '.join(str(p.relative_to(self.root)) for p in self.traefik_values())}",
+             f"probe through {host}:{port} with Host {PROBE_HOST}: {seen}",
+             f"access mode: {'kubectl port-forward' if self.uses_port_forward() else 'NodePort via the kind port mapping'}"],
+        )
+
+    def wait_serving(self, host: str, port: int) -> str:
+        """Until Traefik itself answers on its web entry point (a 404 for a host it does not route)."""
+        probe_service = Service(name="probe", host=PROBE_HOST, expect="")
+
+        def probe() -> tuple[bool, str, str]:
+            reply = get(host, port, probe_service, timeout=5)
+            seen = f"HTTP {reply.status} {reply.body.strip()[:60]!r}"
+            return reply.status == 404, seen, seen
+
+        return wait_for(f"Traefik to answer on {host}:{port}", probe, timeout=SERVING_TIMEOUT_S, interval=1.0) or ""
+
+    def deploy(self) -> Outcome:
+        if not self.kube.crd_exists("ingressroutes.traefik.io"):
+            raise RunbookError("Traefik's IngressRoute CRD is not in the cluster: run the ingress stage before deploy")
+        chart = str(self.root / "k8s" / "charts" / "echo")
+        for service in self.services:
+            self.kube.helm_upgrade(service.name, chart, self.app_namespace, [Path(service.values_file)], timeout_s=HELM_TIMEOUT_S)
+        api = self.kube.api_client()
+        details = []
+        for service in self.services:
+            ready = wait_rollout(api, self.app_namespace, service.name, timeout=ROLLOUT_TIMEOUT_S)
+            self.kube.helm("test", service.name, "--namespace", self.app_namespace, "--timeout", "120s", timeout=180)
+            details.append(f"{service.name}: rolled out, {ready} ready; helm test passed; routed by Host {service.host}")
+        return Outcome("deploy", True, f"{len(self.services)} releases of k8s/charts/echo in namespace {self.app_namespace}", details)
+
+    @contextlib.contextmanager
+    def endpoint(self) -> Iterator[tuple[str, int]]:
+        if not self.uses_port_forward():
+            yield self.config.ingress_host, self.config.ingress_port
+            return
+        log_path = self.folder.target / "port-forward.log"
+        with self.kube.port_forward(
+            self.traefik_namespace, "traefik", self.config.ingress_port, TRAEFIK_SERVICE_PORT, log_path
+        ) as address:
+            yield address
+
+    def collect_diagnostics(self) -> list[str]:
+        return self.kube.diagnostics(self.folder.diagnostics, [self.traefik_namespace, self.app_namespace])
+
+    def uninstall_releases(self) -> list[str]:
+        notes = []
+        for release in [s.name for s in self.services]:
+            done = self.kube.helm("uninstall", release, "--namespace", self.app_namespace, "--wait", "--timeout", "120s",
+                                  timeout=180, check=False)
+            notes.append(f"helm uninstall {release}: {'done' if done.returncode == 0 else done.stderr.strip()[-200:]}")
+        return notes
+
+
+class KindTarget(ClusterTarget):
+    name = "kind"
+    description = "kind: an ephemeral 2-node KinD cluster (control plane + worker) with Traefik"
+
+    def kubeconfig_path(self) -> str:
+        return str(self.folder.target / "kubeconfig")
+
+    def kube_context(self) -> str:
+        return f"kind-{self.config.cluster_name}"
+
+    def kind(self, *args: str, timeout: float = 60) -> commands.Result:
+        return self.kube.runner([self.tools.path("kind"), *args], timeout=timeout)
+
+    def cluster_exists(self) -> bool:
+        clusters = self.kind("get", "clusters", timeout=60).stdout.split()
+        return self.config.cluster_name in clusters
+
+    def provision(self) -> Outcome:
+        name = self.config.cluster_name
+        rendered = render_kind_config(self.config, self.root)
+        config_path = self.folder.target / "kind-config.yaml"
+        config_path.parent.mkdir(parents=True, exist_ok=True)
+        config_path.write_text(yaml.safe_dump(rendered, sort_keys=False))
+        if self.cluster_exists():
+            kubeconfig = self.kind("get", "kubeconfig", "--name", name, timeout=60).stdout
+            Path(self.kubeconfig_path()).write_text(kubeconfig)
+            os.chmod(self.kubeconfig_path(), 0o600)
+            action = "reused the existing"
+        else:
+            # No --wait: it covers the control plane only and exits 0 on timeout. Nodes are awaited below.
+            self.kind("create", "cluster", "--name", name, "--config", str(config_path),
+                      "--kubeconfig", self.kubeconfig_path(), timeout=900)
+            action = "created the"
+        self.save_state(cluster=name, kubeconfig=self.kubeconfig_path(), context=self.kube_context(), provisioned=utc_now())
+        nodes = wait_nodes_ready(self.kube.api_client(), expected=len(rendered["nodes"]), timeout=NODES_TIMEOUT_S)
+        details = [f"nodes Ready: {', '.join(nodes)}", f"kubeconfig: {self.kubeconfig_path()} (context {self.kube_context()})"]
+        if not self.uses_port_forward():
+            details.append(f"Traefik's NodePort {traefik_node_port(self.root)} is mapped to {self.config.ingress_host}:{self.config.ingress_port}")
+        return Outcome("provision", True, f"{action} kind cluster {name}", details)
+
+    def teardown(self) -> Outcome:
+        name = self.config.cluster_name
+        if self.config.keep_cluster:
+            return Outcome("teardown", False, f"--keep-cluster: kind cluster {name} stays up; delete it later with "
+                           f"`python -m runbook run --target kind --stages teardown --output-dir {self.folder.path}`")
+        if not self.cluster_exists():
+            return Outcome("teardown", True, f"kind cluster {name} does not exist; nothing to delete")
+        self.kind("delete", "cluster", "--name", name, timeout=300)
+        self.save_state(deleted=utc_now())
+        return Outcome("teardown", True, f"deleted kind cluster {name}")
+
+    def collect_diagnostics(self) -> list[str]:
+        files = []
+        if Path(self.kubeconfig_path()).is_file():
+            files += super().collect_diagnostics()
+        dest = self.folder.diagnostics / "kind-logs"
+        try:
+            self.kind("export", "logs", str(dest), "--name", self.config.cluster_name, timeout=300)
+            files.append(str(dest))
+        except CommandError as exc:
+            self.folder.diagnostics.mkdir(parents=True, exist_ok=True)
+            (self.folder.diagnostics / "kind-export-logs.txt").write_text(f"could not export kind logs: {exc}\n")
+        return files
+
+
+def _run_namespace(folder: RunFolder) -> str:
+    slug = re.sub(r"[^a-z0-9-]+", "-", folder.path.name.lower()).strip("-")
+    return f"runbook-{slug}"[:63].rstrip("-")
+
+
+class KubeconfigTarget(ClusterTarget):
+    name = "kubeconfig"
+    description = "kubeconfig: an existing cluster from the kubeconfig context"
+    extra_traefik_values = ("values-kubeconfig.yaml",)
+
+    def __init__(self, config: RunConfig, folder: RunFolder, services: list[Service], **kwargs: Any) -> None:
+        self.namespace = config.namespace or _run_namespace(folder)
+        super().__init__(config, folder, services, **kwargs)
+        self.traefik_namespace = self.app_namespace = self.namespace
+
+    def kubeconfig_path(self) -> str:
+        return os.environ.get("KUBECONFIG", "")
+
+    def kube_context(self) -> str:
+        return self.config.context
+
+    def uses_port_forward(self) -> bool:
+        return True  # the cluster's nodes are not on this machine's loopback
+
+    def traefik_extra_args(self) -> list[str]:
+        # Only this run's IngressRoutes: leave everything else in the cluster alone.
+        return ["--set", f"providers.kubernetesCRD.namespaces={{{self.namespace}}}"]
+
+    def provision(self) -> Outcome:
+        version = self.kube.kubectl("version", "-o", "json", timeout=30).stdout
+        exists = self.kube.kubectl("get", "namespace", self.namespace, "--ignore-not-found", "-o", "name", timeout=30).stdout.strip()
+        if not exists:
+            self.kube.kubectl("create", "namespace", self.namespace, timeout=30)
+            self.kube.kubectl("label", "namespace", self.namespace, "app.kubernetes.io/managed-by=runbook", timeout=30)
+        self.save_state(namespace=self.namespace, created_namespace=not exists or self.state().get("created_namespace", False),
+                        context=self.kube_context() or "(current)", provisioned=utc_now())
+        server = _server_version(version)
+        return Outcome("provision", True, f"using the cluster of context {self.kube_context() or '(current)'} ({server})",
+                       [f"namespace {self.namespace} {'exists already' if exists else 'created for this run'}"])
+
+    def teardown(self) -> Outcome:
+        if self.config.keep_cluster:
+            return Outcome("teardown", False, f"--keep-cluster: namespace {self.namespace} and its releases stay")
+        notes = self.uninstall_releases()
+        done = self.kube.helm("uninstall", "traefik", "--namespace", self.namespace, "--wait", "--timeout", "120s", timeout=180, check=False)
+        notes.append(f"helm uninstall traefik: {'done' if done.returncode == 0 else done.stderr.strip()[-200:]}")
+        if self.state().get("created_namespace"):
+            self.kube.kubectl("delete", "namespace", self.namespace, "--wait=true", "--timeout=180s", timeout=240)
+            notes.append(f"deleted namespace {self.namespace}")
+        else:
+            notes.append(f"namespace {self.namespace} existed before the run and stays")
+        return Outcome("teardown", True, f"removed the run's releases from namespace {self.namespace}", notes)
+
+
+def _server_version(version_json: str) -> str:
+    import json
+
+    try:
+        return "Kubernetes " + json.loads(version_json)["serverVersion"]["gitVersion"]
+    except (ValueError, KeyError):
+        return "server version unknown"
