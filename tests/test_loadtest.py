@@ -1,5 +1,6 @@
 import csv
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import pytest
 from conftest import ROOT
 from runbook import loadtest
 from runbook.config import RunConfig
-from runbook.errors import TargetUnreachable
+from runbook.errors import TargetNotReady, TargetUnreachable
 from runbook.loadtest import LoadTestError, locust_command, preflight, run_load_test
 from runbook.services import load_services
 
@@ -57,13 +58,30 @@ def test_runs_locust_and_keeps_its_files(tmp_path, ingress):
     assert profile["users"] == 4 and profile["run_time_s"] == 3 and profile["requests"] == run.requests
 
 
-def test_wrong_answers_are_failures_not_errors(tmp_path, ingress):
-    # bar's expected text is wrong here: every bar request is a failed request, and the stage still completes.
+def test_a_target_that_answers_wrong_fails_fast_before_the_load(tmp_path, ingress):
+    # bar's expected text is wrong here, as if the route pointed at another service.
     services = [SERVICES[0], type(SERVICES[1])(name="bar", host="bar.localhost", expect="BAR!")]
     cfg = config(tmp_path, ingress, users=2, spawn_rate=2, run_time="2s", wait_max=0.1)
-    run = run_load_test(cfg, services, tmp_path / "load_test", "127.0.0.1", ingress)
-    assert run.failures > 0 and run.locust_exit_code == 1
-    with (tmp_path / "load_test" / "requests.csv").open() as handle:
+    started = time.monotonic()
+    with pytest.raises(TargetNotReady, match="answers but not as bar should.*HTTP 200 'bar'.*'BAR!'"):
+        run_load_test(cfg, services, tmp_path / "load_test", "127.0.0.1", ingress)
+    assert time.monotonic() - started < 15
+    assert not (tmp_path / "load_test" / "locust_stats.csv").exists()
+
+
+def test_wrong_answers_during_the_load_are_failed_requests(tmp_path, ingress):
+    # The locustfile itself judges every answer: a body without the service's text is a failure.
+    env = {**os.environ, "LOAD_TEST_SERVICES": json.dumps([
+        {"name": "foo", "host": "foo.localhost", "expect": "foo"},
+        {"name": "bar", "host": "bar.localhost", "expect": "BAR!"},
+    ]), "LOAD_TEST_REQUEST_LOG": str(tmp_path / "requests.csv"), "LOAD_TEST_WAIT_MAX": "0.1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(ROOT / "load_test" / "locustfile.py"), "--headless",
+         "-u", "2", "-r", "2", "-t", "2s", "--host", f"http://127.0.0.1:{ingress}", "--only-summary"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env,
+    )
+    assert done.returncode == 1  # locust's own verdict: there were failures
+    with (tmp_path / "requests.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert {r["ok"] for r in rows if r["service"] == "foo"} == {"1"}
     assert {r["error"] for r in rows if r["service"] == "bar"} == {"CatchResponseError: body does not contain 'BAR!'"}

@@ -170,3 +170,19 @@ def test_the_notebooks_run_in_order_with_their_defaults(tmp_path):
     result = json.loads((tmp_path / "interactive" / "report" / "result.json").read_text())
     assert result["config"]["run_time_s"] == 30 and result["config"]["users"] == 100
     assert result["status"] == "passed"
+
+
+def test_a_failed_verdict_exits_1(tmp_path):
+    """A load test with failed requests: the report stage passes, the run does not."""
+    from test_report import write_load_test
+
+    run = tmp_path / "run"
+    rows = [(1000 + i * 0.1, "foo", 5, 1, "") for i in range(40)]
+    rows += [(1000 + i * 0.1, "bar", 5000, 0, "ReadTimeout: read timed out") for i in range(3)]
+    rows += [(1000 + i * 0.1, "bar", 5, 1, "") for i in range(40)]
+    write_load_test(run / "load_test", rows)
+    done = run_cli("run", "--target", "local", "--stages", "report", "--output-dir", str(run), timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "[1/1] report passed" in done.stdout and "verdict is failed" in done.stdout
+    record = json.loads((run / "run.json").read_text())
+    assert record["verdict"] == "failed" and record["status"] == "failed" and record["stages"]["report"]["status"] == "passed"

@@ -53,6 +53,10 @@ class TargetUnreachable(RunbookError):
     """The ingress endpoint does not answer."""
 
 
+class TargetNotReady(RunbookError):
+    """The ingress endpoint answers, but not as the service should."""
+
+
 class StageFailed(RunbookError):
     """A stage notebook raised; carries the stage and the error from the kernel."""
 

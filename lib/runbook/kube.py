@@ -105,19 +105,16 @@ class Kube:
         forward = self.starter(argv, log_path=log_path)
         what = f"kubectl port-forward svc/{service} (namespace {namespace}) to 127.0.0.1:{local_port}"
         try:
-            def listening() -> tuple[bool, str, None]:
+            def listening() -> tuple[bool, str, int | None]:
                 code = forward.poll()
                 if code is not None:
-                    raise PortForwardDied(f"{what} exited with code {code}: {forward.output().strip()[-500:]}")
+                    return True, f"exited with code {code}", code  # done waiting: it will not come back
                 with socket.create_connection(("127.0.0.1", local_port), timeout=1):
                     return True, "listening", None
 
-            try:
-                wait_for(f"{what} to listen", listening, timeout=ready_timeout, interval=0.2)
-            except RunbookError as exc:
-                if forward.poll() is not None:
-                    raise PortForwardDied(f"{what} exited with code {forward.poll()}: {forward.output().strip()[-500:]}") from None
-                raise exc
+            wait_for(f"{what} to listen", listening, timeout=ready_timeout, interval=0.2)
+            if forward.poll() is not None:
+                raise PortForwardDied(f"{what} exited with code {forward.poll()}: {forward.output().strip()[-500:]}")
             try:
                 yield "127.0.0.1", local_port
             except BaseException as exc:

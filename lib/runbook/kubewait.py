@@ -6,6 +6,8 @@ from typing import Any
 
 from runbook.waiting import wait_for
 
+POLL_S = 2.0  # between API reads
+
 
 def _condition(obj: Any, kind: str) -> str | None:
     for condition in (obj.status.conditions or []) if obj.status else []:
@@ -14,7 +16,7 @@ def _condition(obj: Any, kind: str) -> str | None:
     return None
 
 
-def wait_nodes_ready(api_client: Any, expected: int, timeout: float, interval: float = 2.0) -> list[str]:
+def wait_nodes_ready(api_client: Any, expected: int, timeout: float, interval: float | None = None) -> list[str]:
     """Until at least `expected` nodes exist and every node is Ready; returns their names."""
     from kubernetes.client import CoreV1Api
 
@@ -27,10 +29,10 @@ def wait_nodes_ready(api_client: Any, expected: int, timeout: float, interval: f
         done = len(nodes) >= expected and all(state == "True" for state in states.values())
         return done, f"{len(nodes)}/{expected} nodes: {seen}", sorted(states)
 
-    return wait_for(f"{expected} nodes to be Ready", probe, timeout=timeout, interval=interval) or []
+    return wait_for(f"{expected} nodes to be Ready", probe, timeout=timeout, interval=interval or POLL_S) or []
 
 
-def wait_rollout(api_client: Any, namespace: str, name: str, timeout: float, interval: float = 2.0) -> int:
+def wait_rollout(api_client: Any, namespace: str, name: str, timeout: float, interval: float | None = None) -> int:
     """Until deployment name has rolled out (as `kubectl rollout status` judges); returns its ready replicas."""
     from kubernetes.client import AppsV1Api
 
@@ -48,4 +50,4 @@ def wait_rollout(api_client: Any, namespace: str, name: str, timeout: float, int
         done = observed and updated >= spec and total == updated and available >= updated and available >= 1
         return done, seen, available
 
-    return wait_for(f"deployment {namespace}/{name} to roll out", probe, timeout=timeout, interval=interval) or 0
+    return wait_for(f"deployment {namespace}/{name} to roll out", probe, timeout=timeout, interval=interval or POLL_S) or 0

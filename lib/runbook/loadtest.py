@@ -19,9 +19,9 @@ from pathlib import Path
 
 from runbook import commands
 from runbook.config import RunConfig, format_duration, project_root
-from runbook.errors import CommandError, RunbookError, TargetUnreachable
+from runbook.errors import CommandError, RunbookError, TargetNotReady, TargetUnreachable
 from runbook.rundir import utc_now, write_json
-from runbook.services import Service, get
+from runbook.services import Service, answers, get
 
 log = logging.getLogger(__name__)
 
@@ -95,25 +95,38 @@ def locust_environment(config: RunConfig, services: list[Service], request_log: 
 
 
 def preflight(host: str, port: int, services: list[Service], timeout: float, budget: float = PREFLIGHT_S) -> None:
-    """Fail fast with TargetUnreachable unless every service's host gets an HTTP answer."""
+    """Before the load starts, every service must answer right through the endpoint.
+
+    No HTTP answer within the budget is TargetUnreachable; answers that are wrong
+    (Traefik's 404 before it has loaded a route, 503 while a Service has no
+    endpoints, the wrong text) are TargetNotReady. Either way the stage fails in
+    seconds instead of producing a run of failures.
+    """
     deadline = time.monotonic() + budget
     for service in services:
-        last = "no attempt"
+        last, answered = "no attempt", False
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                where = f"http://{host}:{port}{service.path} with Host {service.host}"
+                if answered:
+                    raise TargetNotReady(
+                        f"the target answers but not as {service.name} should: {where} gave {last} "
+                        f"(expected HTTP 200 containing {service.expect!r}); did the verify stage pass?"
+                    )
                 raise TargetUnreachable(
-                    f"the target is unreachable: no HTTP answer from http://{host}:{port}{service.path} "
-                    f"with Host {service.host} within {budget:g}s (last: {last}); "
+                    f"the target is unreachable: no HTTP answer from {where} within {budget:g}s (last: {last}); "
                     "is the target up (provision, ingress, deploy) and the ingress port right?"
                 )
             try:
                 reply = get(host, port, service, timeout=min(timeout, max(remaining, 0.1)))
-                log.info("preflight %s: HTTP %s", service.host, reply.status)
-                break
+                answered, last = True, f"HTTP {reply.status} {reply.body.strip()[:80]!r}"
+                if answers(reply, service):
+                    log.info("preflight %s: %s", service.host, last)
+                    break
             except OSError as exc:
                 last = f"{type(exc).__name__}: {exc}"
-                time.sleep(min(0.25, max(deadline - time.monotonic(), 0)))
+            time.sleep(min(0.25, max(deadline - time.monotonic(), 0)))
 
 
 def run_load_test(config: RunConfig, services: list[Service], out: Path, host: str, port: int) -> LoadTestRun:

@@ -1,0 +1,110 @@
+"""A small HTTP server on 127.0.0.1 that answers the Kubernetes API paths the runbook uses.
+
+It serves scripted objects (nodes, deployments) and records every request, so the
+kubernetes-client waits and anything that asks for /version can be tested without a
+cluster. It is a test double: it claims nothing about a real cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+
+def node(name: str, ready: str = "True") -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+        "status": {"conditions": [{"type": "Ready", "status": ready, "reason": "KubeletReady" if ready == "True" else "KubeletNotReady"}]},
+    }
+
+
+def deployment(name: str, namespace: str, *, generation: int = 1, observed: int = 1, replicas: int = 2,
+               updated: int = 2, total: int = 2, available: int = 2) -> dict[str, Any]:
+    labels = {"app.kubernetes.io/instance": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "generation": generation},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "echo", "image": "x"}]}},
+        },
+        "status": {"observedGeneration": observed, "replicas": total, "updatedReplicas": updated, "availableReplicas": available},
+    }
+
+
+class FakeKube:
+    """Scripted answers: each route maps to a list of responses served in turn (the last one repeats)."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        self.node_states: list[list[dict[str, Any]]] = [[]]
+        self.deployments: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self) -> "FakeKube":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def write_kubeconfig(self, path: Path, context: str = "kind-runbook") -> Path:
+        path.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": context,
+            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+            "users": [{"name": "fake", "user": {"token": "fake-token"}}],
+            "contexts": [{"name": context, "context": {"cluster": "fake", "user": "fake"}}],
+        }))
+        return path
+
+    def _next(self, queue: list[Any]) -> Any:
+        return queue.pop(0) if len(queue) > 1 else queue[0]
+
+    def answer(self, path: str) -> tuple[int, Any]:
+        self.requests.append(path)
+        path = path.split("?")[0]
+        if path == "/version":
+            return 200, {"major": "1", "minor": "35", "gitVersion": "v1.35.8", "platform": "linux/amd64"}
+        if path == "/api":
+            return 200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}
+        if path == "/apis":
+            return 200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": []}
+        if path == "/api/v1/nodes":
+            return 200, {"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": self._next(self.node_states)}
+        match = re.fullmatch(r"/apis/apps/v1/namespaces/([^/]+)/deployments/([^/]+)(/status)?", path)
+        if match and (match[1], match[2]) in self.deployments:
+            return 200, self._next(self.deployments[(match[1], match[2])])
+        return 404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404,
+                     "message": f"{path} not found"}
+
+    def _handler(self) -> Callable[..., BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                status, body = fake.answer(self.path)
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        return Handler

@@ -1,0 +1,312 @@
+"""The kind and kubeconfig targets at their seams.
+
+No cluster runs here. The command wrapper is replaced by a recorder that answers
+like kind, helm and kubectl would; the kubernetes-client waits read a local fake
+API server; the port-forward is stood in for by the local ingress process. These
+tests check what the targets ask for, in which order, with which timeouts, and
+how they react when something fails. They do not show that a cluster works.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT
+from runbook import commands, kubewait, stages
+from runbook.config import RunConfig
+from runbook.errors import CommandError, RunbookError
+from runbook.kube import PortForwardDied
+from runbook.rundir import RunFolder
+from runbook.services import get, load_services
+from runbook.targets.cluster import KindTarget, KubeconfigTarget
+from runbook.tools import Tool, Toolbox
+from support.fake_kube import FakeKube, deployment, node
+
+KIND, HELM, KUBECTL = "/fake/kind", "/fake/helm", "/fake/kubectl"
+
+
+def toolbox(helm_major=4):
+    return Toolbox({
+        "kind": Tool("kind", KIND, (0, 33, 0)),
+        "helm": Tool("helm", HELM, (helm_major, 1, 4) if helm_major == 4 else (3, 17, 3)),
+        "kubectl": Tool("kubectl", KUBECTL, (1, 35, 1)),
+    })
+
+
+class Recorder:
+    """Stands in for commands.run: records (argv, timeout) and answers by rules."""
+
+    def __init__(self):
+        self.calls = []
+        self.rules = []
+
+    def on(self, *prefix, result=None, effect=None):
+        self.rules.append((list(prefix), result, effect))
+        return self
+
+    def __call__(self, argv, *, timeout, check=True, **_kwargs):
+        self.calls.append((list(argv), timeout))
+        for prefix, result, effect in reversed(self.rules):
+            if argv[: len(prefix)] == prefix:
+                if effect is not None:
+                    effect(argv)
+                if isinstance(result, Exception):
+                    raise result
+                out = result or ""
+                return commands.Result(list(argv), 0, out, "")
+        return commands.Result(list(argv), 0, "", "")
+
+    def commands(self):
+        return [" ".join(argv) for argv, _ in self.calls]
+
+    def find(self, *words):
+        return [(argv, timeout) for argv, timeout in self.calls if all(w in argv for w in words)]
+
+
+@pytest.fixture(autouse=True)
+def quick_polls(monkeypatch):
+    monkeypatch.setattr(kubewait, "POLL_S", 0.01)
+
+
+@pytest.fixture
+def fake_api():
+    with FakeKube() as fake:
+        fake.node_states = [[node("runbook-control-plane", "False")], [node("runbook-control-plane"), node("runbook-worker")]]
+        for name in ("foo", "bar"):
+            fake.deployments[("runbook", name)] = [deployment(name, "runbook", updated=1, available=1),
+                                                   deployment(name, "runbook")]
+        yield fake
+
+
+def kind_target(tmp_path, recorder, port=8080, helm_major=4, **params):
+    config = RunConfig.from_parameters(target="kind", run_dir=str(tmp_path / "run"), ingress_port=port, **params)
+    folder = RunFolder(config.run_path).create()
+    return KindTarget(config, folder, load_services(config.services), tools=toolbox(helm_major), runner=recorder)
+
+
+def write_kubeconfig_on_create(fake):
+    def effect(argv):
+        fake.write_kubeconfig(Path(argv[argv.index("--kubeconfig") + 1]))
+    return effect
+
+
+def test_provision_creates_the_cluster_then_waits_for_both_nodes(tmp_path, fake_api):
+    recorder = Recorder().on(KIND, "get", "clusters", result="other\n")
+    recorder.on(KIND, "create", "cluster", effect=write_kubeconfig_on_create(fake_api))
+    target = kind_target(tmp_path, recorder)
+    outcome = target.provision()
+    run = tmp_path / "run"
+    assert recorder.calls == [
+        ([KIND, "get", "clusters"], 60),
+        ([KIND, "create", "cluster", "--name", "runbook", "--config", str(run / "target" / "kind-config.yaml"),
+          "--kubeconfig", str(run / "target" / "kubeconfig")], 900),
+    ]
+    assert "--wait" not in recorder.calls[1][0]  # it waits for the control plane only, and exits 0 on timeout
+    assert sum(r.startswith("/api/v1/nodes") for r in fake_api.requests) == 2
+    assert "created the kind cluster runbook" in outcome.summary
+    assert "runbook-control-plane, runbook-worker" in outcome.details[0]
+    rendered = yaml.safe_load((run / "target" / "kind-config.yaml").read_text())
+    assert rendered["nodes"][1]["extraPortMappings"][0]["hostPort"] == 8080
+    state = json.loads((run / "target" / "cluster.json").read_text())
+    assert state["context"] == "kind-runbook" and state["cluster"] == "runbook"
+
+
+def test_provision_reuses_an_existing_cluster(tmp_path, fake_api):
+    kubeconfig_text = json.dumps({"placeholder": True})
+    recorder = Recorder().on(KIND, "get", "clusters", result="runbook\n")
+
+    recorder.on(KIND, "get", "kubeconfig", result=kubeconfig_text)
+    target = kind_target(tmp_path, recorder)
+    # The kubeconfig kind prints is written to the run folder; point it at the fake API for the wait.
+    original = target.kube.api_client
+    target.kube.api_client = lambda: (fake_api.write_kubeconfig(Path(target.kubeconfig_path())), original())[1]
+    outcome = target.provision()
+    assert [c for c, _ in recorder.calls] == [[KIND, "get", "clusters"], [KIND, "get", "kubeconfig", "--name", "runbook"]]
+    assert "reused the existing kind cluster runbook" in outcome.summary
+    assert oct(Path(target.kubeconfig_path()).stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize(("helm_major", "rollback"), [(4, "--rollback-on-failure"), (3, "--atomic")])
+def test_ingress_installs_the_pinned_chart_and_waits_until_traefik_serves(tmp_path, ingress, helm_major, rollback):
+    # The local ingress answers 404 for a host it does not route, as Traefik does once it serves.
+    recorder = Recorder()
+    target = kind_target(tmp_path, recorder, port=ingress, helm_major=helm_major)
+    outcome = target.install_ingress()
+    ((argv, timeout),) = recorder.calls
+    assert argv == [HELM, "upgrade", "--install", "traefik", "traefik", "--namespace", "traefik", "--create-namespace",
+                    "--values", str(ROOT / "k8s" / "traefik" / "values.yaml"),
+                    "--repo", "https://traefik.github.io/charts", "--version", "41.3.0",
+                    "--wait", "--timeout", "300s", rollback,
+                    "--kubeconfig", str(tmp_path / "run" / "target" / "kubeconfig"), "--kube-context", "kind-runbook"]
+    assert timeout > 300
+    assert "serving" in outcome.summary and "HTTP 404" in outcome.details[1]
+
+
+def test_deploy_installs_each_service_then_confirms_rollouts_and_runs_helm_test(tmp_path, fake_api):
+    recorder = Recorder().on(KUBECTL, result="customresourcedefinition.apiextensions.k8s.io/ingressroutes.traefik.io\n")
+    target = kind_target(tmp_path, recorder)
+    fake_api.write_kubeconfig(Path(target.kubeconfig_path()))
+    outcome = target.deploy()
+    cmds = recorder.commands()
+    chart = str(ROOT / "k8s" / "charts" / "echo")
+    assert cmds[0].startswith(f"{KUBECTL} --kubeconfig") and "get crd ingressroutes.traefik.io" in cmds[0]
+    assert cmds[1].startswith(f"{HELM} upgrade --install foo {chart} --namespace runbook --create-namespace --values "
+                              f"{ROOT / 'k8s' / 'deployment' / 'foo' / 'values.yaml'} --wait --timeout 300s --rollback-on-failure")
+    assert cmds[2].startswith(f"{HELM} upgrade --install bar {chart}")
+    assert cmds[3].startswith(f"{HELM} test foo --namespace runbook --timeout 120s")
+    assert cmds[4].startswith(f"{HELM} test bar --namespace runbook")
+    rollout_reads = [r for r in fake_api.requests if "/deployments/" in r]
+    assert sum("/foo" in r for r in rollout_reads) == 2 and sum("/bar" in r for r in rollout_reads) == 2
+    assert all(timeout for _, timeout in recorder.calls)
+    assert "foo: rolled out, 2 ready; helm test passed" in outcome.details[0]
+
+
+def test_deploy_before_traefik_is_a_clear_error(tmp_path):
+    recorder = Recorder().on(KUBECTL, result="")
+    with pytest.raises(RunbookError, match="IngressRoute CRD is not in the cluster: run the ingress stage before deploy"):
+        kind_target(tmp_path, recorder).deploy()
+    assert not recorder.find("upgrade")
+
+
+def test_a_failing_command_writes_diagnostics_and_teardown_deletes_the_cluster(tmp_path):
+    failure = CommandError([HELM, "upgrade"], 1, "Error: INSTALLATION FAILED: context deadline exceeded")
+    recorder = Recorder().on(HELM, "upgrade", result=failure)
+    recorder.on(KUBECTL, "--kubeconfig", str(tmp_path / "run" / "target" / "kubeconfig"), "--context", "kind-runbook",
+                "get", "pods", "--all-namespaces", "-o", "json",
+                result=json.dumps({"items": [
+                    {"metadata": {"namespace": "traefik", "name": "traefik-abc"},
+                     "status": {"phase": "Pending", "containerStatuses": [{"ready": False, "restartCount": 2}]}},
+                    {"metadata": {"namespace": "kube-system", "name": "fine"},
+                     "status": {"phase": "Running", "containerStatuses": [{"ready": True, "restartCount": 0}]}}]}))
+    recorder.on(KIND, "get", "clusters", result="runbook\n")
+    target = kind_target(tmp_path, recorder)
+    Path(target.kubeconfig_path()).write_text("{}")
+    with pytest.raises(CommandError, match="context deadline exceeded"):
+        with stages._diagnosed(target):
+            target.install_ingress()
+    diagnostics = tmp_path / "run" / "diagnostics"
+    for name in ["nodes.txt", "pods.txt", "events.txt", "helm-releases.txt", "describe-traefik-traefik-abc.txt",
+                 "logs-traefik-traefik-abc.txt", "logs-previous-traefik-traefik-abc.txt"]:
+        assert (diagnostics / name).is_file(), name
+    assert not (diagnostics / "describe-kube-system-fine.txt").exists()
+    assert recorder.find("export", "logs", str(diagnostics / "kind-logs"))
+    assert recorder.find("get", "events", "--all-namespaces", "--sort-by=.lastTimestamp")
+    outcome = target.teardown()
+    assert recorder.calls[-1] == ([KIND, "delete", "cluster", "--name", "runbook"], 300)
+    assert "deleted kind cluster runbook" in outcome.summary
+
+
+def test_keep_cluster_deletes_nothing(tmp_path):
+    recorder = Recorder()
+    outcome = kind_target(tmp_path, recorder, keep_cluster=True).teardown()
+    assert recorder.calls == [] and "stays up" in outcome.summary
+
+
+def stand_in_forward(port):
+    """What the fake starter launches instead of kubectl port-forward: a real listener on the port."""
+    started = []
+
+    def starter(argv, *, log_path):
+        started.append(list(argv))
+        return commands.Background([sys.executable, "-m", "runbook.local_ingress", f"--listen=127.0.0.1:{port}",
+                                    "--route=foo.localhost=foo"], log_path)
+    return starter, started
+
+
+def test_port_forward_mode_forwards_svc_traefik_for_the_block(tmp_path, port):
+    target = kind_target(tmp_path, Recorder(), port=port, ingress_mode="port-forward")
+    starter, started = stand_in_forward(port)
+    target.kube.starter = starter
+    foo = target.services[0]
+    with target.endpoint() as (host, forwarded):
+        assert (host, forwarded) == ("127.0.0.1", port)
+        assert get(host, forwarded, foo, timeout=5).body == "foo\n"
+    assert started[0][started[0].index("port-forward"):] == [
+        "port-forward", "--address", "127.0.0.1", "--namespace", "traefik", "svc/traefik", f"{port}:80"]
+    with pytest.raises(OSError):
+        get("127.0.0.1", port, foo, timeout=2)  # stopped after the block
+
+
+def test_a_forward_that_dies_during_the_stage_fails_it(tmp_path, port):
+    target = kind_target(tmp_path, Recorder(), port=port, ingress_mode="port-forward")
+    forwards = []
+
+    def starter(argv, *, log_path):
+        forwards.append(commands.Background([sys.executable, "-m", "runbook.local_ingress", f"--listen=127.0.0.1:{port}"], log_path))
+        return forwards[-1]
+
+    target.kube.starter = starter
+    with pytest.raises(PortForwardDied, match="died during the stage.*not trustworthy"):
+        with target.endpoint():
+            forwards[0].process.kill()
+            forwards[0].process.wait()
+
+
+def test_a_forward_that_cannot_start_says_why(tmp_path, port):
+    target = kind_target(tmp_path, Recorder(), port=port, ingress_mode="port-forward")
+    target.kube.starter = lambda argv, *, log_path: commands.Background(
+        [sys.executable, "-c", "import sys; print('error: services \"traefik\" not found'); sys.exit(1)"], log_path)
+    with pytest.raises(PortForwardDied, match='exited with code 1.*services "traefik" not found'):
+        with target.endpoint():
+            pass
+
+
+def kubeconfig_target(tmp_path, recorder, fake, **params):
+    config = RunConfig.from_parameters(target="kubeconfig", run_dir=str(tmp_path / "run-42"), **params)
+    folder = RunFolder(config.run_path).create()
+    return KubeconfigTarget(config, folder, load_services(config.services), tools=toolbox(), runner=recorder)
+
+
+def test_kubeconfig_target_creates_and_removes_its_namespace(tmp_path, monkeypatch):
+    kubeconfig = tmp_path / "kubeconfig"
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    recorder = Recorder().on(KUBECTL, "--kubeconfig", str(kubeconfig), "--context", "staging", "version",
+                             result=json.dumps({"serverVersion": {"gitVersion": "v1.34.2"}}))
+    target = kubeconfig_target(tmp_path, recorder, None, context="staging")
+    outcome = target.provision()
+    prefix = [KUBECTL, "--kubeconfig", str(kubeconfig), "--context", "staging"]
+    assert [c for c, _ in recorder.calls] == [
+        prefix + ["version", "-o", "json"],
+        prefix + ["get", "namespace", "runbook-run-42", "--ignore-not-found", "-o", "name"],
+        prefix + ["create", "namespace", "runbook-run-42"],
+        prefix + ["label", "namespace", "runbook-run-42", "app.kubernetes.io/managed-by=runbook"],
+    ]
+    assert "Kubernetes v1.34.2" in outcome.summary
+    assert target.uses_port_forward()
+    recorder.calls.clear()
+    target.teardown()
+    cmds = recorder.commands()
+    assert cmds[0].startswith(f"{HELM} uninstall foo --namespace runbook-run-42 --wait")
+    assert cmds[1].startswith(f"{HELM} uninstall bar --namespace runbook-run-42")
+    assert cmds[2].startswith(f"{HELM} uninstall traefik --namespace runbook-run-42")
+    assert cmds[3] == " ".join(prefix + ["delete", "namespace", "runbook-run-42", "--wait=true", "--timeout=180s"])
+
+
+def test_kubeconfig_target_keeps_a_namespace_it_did_not_create(tmp_path, monkeypatch):
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    recorder = Recorder().on(KUBECTL, "get", "namespace", result="namespace/team-a\n")
+    target = kubeconfig_target(tmp_path, recorder, None, namespace="team-a")
+    target.provision()
+    assert not recorder.find("create")
+    assert [c for c, _ in recorder.calls][0] == [KUBECTL, "version", "-o", "json"]  # current context, default kubeconfig
+    outcome = target.teardown()
+    assert not recorder.find("delete", "namespace")
+    assert "existed before the run and stays" in outcome.details[-1]
+
+
+def test_kubeconfig_target_confines_traefik_to_the_run_namespace(tmp_path, monkeypatch, port):
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    recorder = Recorder()
+    target = kubeconfig_target(tmp_path, recorder, None, ingress_port=port)
+    starter, started = stand_in_forward(port)
+    target.kube.starter = starter
+    target.install_ingress()
+    (argv, _), = recorder.calls
+    values = [argv[i + 1] for i, word in enumerate(argv) if word == "--values"]
+    assert [Path(v).name for v in values] == ["values.yaml", "values-port-forward.yaml", "values-kubeconfig.yaml"]
+    assert argv[argv.index("--set") + 1] == "providers.kubernetesCRD.namespaces={runbook-run-42}"
+    assert argv[argv.index("--namespace") + 1] == "runbook-run-42"
+    assert "svc/traefik" in started[0] and started[0][started[0].index("--namespace") + 1] == "runbook-run-42"
