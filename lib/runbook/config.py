@@ -153,6 +153,16 @@ def _loopback(value: object) -> str:
     return str(address)
 
 
+_BRANCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
+
+
+def _branch(value: object) -> str:
+    text = str(value)
+    if not _BRANCH.match(text) or ".." in text or text.endswith((".", "/", ".lock")) or "//" in text:
+        raise ConfigError("assets_branch", value, "expected a branch name such as runbook-assets")
+    return text
+
+
 def _dns_name(name: str, value: object) -> str:
     text = str(value)
     if not _DNS_LABEL.match(text) or len(text) > 63:
@@ -182,6 +192,7 @@ class RunConfig:
     namespace: str = ""
     pr: int = 0
     require_publish: bool = False
+    assets_branch: str = "runbook-assets"
     run_dir: str = field(default="outputs/interactive")
 
     @classmethod
@@ -220,6 +231,7 @@ class RunConfig:
             namespace=namespace,
             pr=_int("pr", raw["pr"], 0, 10**9),
             require_publish=_bool("require_publish", raw["require_publish"]),
+            assets_branch=_branch(raw["assets_branch"]),
             run_dir=str(raw["run_dir"]),
         )
 

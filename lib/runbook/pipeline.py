@@ -21,6 +21,7 @@ from runbook.config import STAGES, RunConfig, parameters_for, project_root
 from runbook.errors import ConfigError, RunbookError, StageFailed
 from runbook.kernels import ENGINE, KERNEL, StageKernel, register_engine
 from runbook.rundir import RunFolder, new_run_id, read_json, utc_now
+from runbook.publish import github_record
 from runbook.stages import current_commit
 from runbook.targets import make_target
 
@@ -204,22 +205,26 @@ class Pipeline:
 
     def _start_record(self) -> dict[str, Any]:
         previous = self.folder.read_run()
-        record = {
+        target = {
+            "name": self.config.target,
+            "requested": self.requested_target,
+            "why": self.target_why,
+            "description": make_target_description(self.config.target),
+        }
+        # A later invocation on the same run folder (teardown, publish) keeps what the run itself recorded.
+        keep_previous = bool(previous) and "provision" not in self.config.stages
+        return {
             "run_id": previous.get("run_id") or self.folder.path.name,
             "run_dir": str(self.folder.path),
             "started": previous.get("started") or utc_now(),
             "commit": previous.get("commit") or current_commit(),
-            "target": {
-                "name": self.config.target,
-                "requested": self.requested_target,
-                "why": self.target_why,
-                "description": make_target_description(self.config.target),
-            },
-            "config": self.config.to_parameters(),
+            "target": previous["target"] if keep_previous and previous.get("target") else target,
+            "config": previous["config"] if keep_previous and previous.get("config") else self.config.to_parameters(),
+            "github": previous.get("github") or github_record(),
             "stages": previous.get("stages", {}),
-            "invocations": [*previous.get("invocations", []), {"stages": stages_to_run(self.config), "started": utc_now()}],
+            "invocations": [*previous.get("invocations", []),
+                            {"stages": stages_to_run(self.config), "target": self.config.target, "started": utc_now()}],
         }
-        return record
 
     def _record(self, record: dict[str, Any], result: StageResult) -> None:
         record["stages"][result.stage] = {

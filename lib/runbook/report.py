@@ -12,6 +12,7 @@ from runbook.results import PERCENTILES, LoadTestResults, load_results
 from runbook.rundir import utc_now, write_json
 
 SUMMARY = "summary.md"
+JOB_SUMMARY = "job-summary.md"
 RESULT = "result.json"
 
 
@@ -35,6 +36,8 @@ def build_report(load_test_dir: Path, out: Path, target: str, target_description
     summary = render_summary(result, lambda key: paths[key].name)
     write_json(out / RESULT, result)
     (out / SUMMARY).write_text(summary)
+    # For a CI job summary, where images by relative path do not render: the charts as Mermaid.
+    (out / JOB_SUMMARY).write_text(render_summary(result, None, mermaid=mermaid_charts(results)))
     return Report(result, summary, paths, results)
 
 
@@ -78,12 +81,24 @@ def render_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def render_summary(result: dict[str, Any], image: Callable[[str], str]) -> str:
-    """The summary in Markdown; image(chart key) gives the address of each chart."""
+def mermaid_charts(results: LoadTestResults) -> list[str]:
+    from runbook.mermaid import latency_chart, throughput_chart
+
+    return [throughput_chart(results), latency_chart(results)]
+
+
+def render_summary(
+    result: dict[str, Any],
+    image: Callable[[str], str] | None,
+    *,
+    mermaid: list[str] | None = None,
+    heading: str = "###",
+) -> str:
+    """The summary in Markdown; image(chart key) gives each chart's address (None: no images)."""
     c = result["config"]
     passed = result["status"] == "passed"
     lines = [
-        f"### Load test {'passed ✅' if passed else 'failed ❌'}",
+        f"{heading} Load test {'passed ✅' if passed else 'failed ❌'}",
         "",
         f"- **Target**: {result['target_description']}",
         f"- **Profile**: {c['users']} users, spawn rate {c['spawn_rate']:g}/s, {c['run_time_s']} s, "
@@ -103,11 +118,14 @@ def render_summary(result: dict[str, Any], image: Callable[[str], str]) -> str:
                 lines.append(f"| `{name}` | {count:,} | {error.replace('|', '/')[:200]} |")
     if not passed and not failed:
         lines += ["", "A service received no requests."]
-    lines += [
-        "",
-        f"![Requests per second]({image('throughput')})",
-        f"![Latency over time]({image('latency')})",
-        f"![Response-time percentiles]({image('percentiles')})",
-        "",
-    ]
+    for block in mermaid or []:
+        lines += ["", block]
+    if image is not None:
+        lines += [
+            "",
+            f"![Requests per second]({image('throughput')})",
+            f"![Latency over time]({image('latency')})",
+            f"![Response-time percentiles]({image('percentiles')})",
+        ]
+    lines.append("")
     return "\n".join(lines)

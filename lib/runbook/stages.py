@@ -124,10 +124,16 @@ def report(config: RunConfig) -> "Report":
 
 
 def publish(config: RunConfig) -> Outcome:
-    reason = "publishing to a pull request is not built yet"
-    if config.require_publish:
-        raise RunbookError(f"--require-publish: nothing was published: {reason}")
-    return Outcome("publish", False, f"nothing was published: {reason}")
+    """The summary as a sticky comment on the pull request; says why when there is none."""
+    from runbook.publish import NotPublished, publish_run
+
+    folder = RunFolder(config.run_path)
+    try:
+        return publish_run(config, folder)
+    except NotPublished as why:
+        if config.require_publish:
+            raise RunbookError(f"--require-publish: nothing was published: {why}") from None
+        return Outcome("publish", False, f"not published: {why}")
 
 
 def teardown(config: RunConfig) -> Outcome:
@@ -144,6 +150,14 @@ def commit_of_run(folder: RunFolder) -> str:
 
 
 def current_commit() -> str:
+    """RUNBOOK_COMMIT, else a pull request's head (not the merge commit in GITHUB_SHA), else HEAD."""
+    if os.environ.get("RUNBOOK_COMMIT"):
+        return os.environ["RUNBOOK_COMMIT"]
+    from runbook.publish import github_record
+
+    record = github_record()
+    if record and record.get("head_sha"):
+        return str(record["head_sha"])
     if os.environ.get("GITHUB_SHA"):
         return os.environ["GITHUB_SHA"]
     try:

@@ -1,0 +1,223 @@
+"""The publish stage with real PyGithub over real HTTP to a local server that speaks the GitHub REST API."""
+
+import json
+import re
+
+import pytest
+
+from conftest import run_cli
+from runbook import stages
+from runbook.config import RunConfig
+from runbook.errors import RunbookError
+from runbook.publish import MARKER, BODY_LIMIT, NotPublished, PublishError, comment_body, publish_run
+from runbook.report import build_report
+from runbook.rundir import RunFolder
+from support.fake_github import FakeGitHub
+from test_report import write_load_test
+
+HEAD = "a" * 40
+TOKEN = "ghs_PublishTestToken0123456789abcdefXYZ"
+IMAGE = re.compile(r"\((https?://[^)]+/blob/([0-9a-f]{40})/([^)?]+)\?raw=true)\)")
+
+
+@pytest.fixture
+def run(tmp_path):
+    folder = RunFolder(tmp_path / "run").create()
+    rows = [(1000 + i * 0.1, name, 3 + i % 5, 1, "") for i in range(80) for name in ("foo", "bar")]
+    write_load_test(folder.load_test, rows)
+    build_report(folder.load_test, folder.report, "kind", "kind", HEAD)
+    return folder
+
+
+@pytest.fixture
+def github():
+    with FakeGitHub() as fake:
+        fake.add_pull(7, HEAD)
+        yield fake
+
+
+def event_file(tmp_path, event):
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(event))
+    return str(path)
+
+
+def env_for(github, tmp_path, event=None, **extra):
+    env = {"GITHUB_API_URL": github.url, "GITHUB_SERVER_URL": "https://github.invalid", "GITHUB_REPOSITORY": "octo/app",
+           "GITHUB_TOKEN": TOKEN, "GITHUB_RUN_ID": "555", "GITHUB_EVENT_NAME": "pull_request",
+           "GITHUB_EVENT_PATH": event_file(tmp_path, event or {"pull_request": {"number": 7, "head": {"sha": HEAD}}})}
+    env.update(extra)
+    return env
+
+
+def config(run, **params):
+    return RunConfig.from_parameters(target="local", run_dir=str(run.path), **params)
+
+
+def test_first_publish_creates_one_comment_whose_images_exist_at_that_commit(run, github, tmp_path):
+    outcome = publish_run(config(run), run, env_for(github, tmp_path))
+    assert "created the summary comment on pull request #7" in outcome.summary
+    (comment,) = github.comments
+    body = comment["body"]
+    assert body.startswith(MARKER) and comment["login"] == "github-actions[bot]"
+    assert "Load test passed" in body and "| `foo` |" in body and "| `bar` |" in body
+    assert "kind: an ephemeral 2-node KinD cluster" in body and HEAD in body
+    assert "100 users" not in body and "10 users, spawn rate 2/s" in body  # the run's own profile
+    assert "xychart-beta" in body and "[workflow run](https://github.invalid/octo/app/actions/runs/555)" in body
+    images = IMAGE.findall(body)
+    assert len(images) == 3
+    for url, sha, path in images:
+        assert url.startswith("https://github.invalid/octo/app/blob/")
+        assert github.file_at(sha, path) == (run.report / path.rsplit("/", 1)[1]).read_bytes()
+        assert path.startswith("runbook/pr-7/555/")
+    assert github.refs["heads/runbook-assets"] == images[0][1]
+
+
+def test_a_second_run_updates_the_same_comment_and_old_images_stay(run, github, tmp_path):
+    publish_run(config(run), run, env_for(github, tmp_path))
+    first_images = IMAGE.findall(github.comments[0]["body"])
+    outcome = publish_run(config(run), run, env_for(github, tmp_path, GITHUB_RUN_ID="556"))
+    assert "updated the summary comment" in outcome.summary
+    (comment,) = github.comments
+    assert comment["edits"] == 1
+    second_images = IMAGE.findall(comment["body"])
+    assert {sha for _, sha, _ in second_images} != {sha for _, sha, _ in first_images}
+    for _, sha, path in first_images:  # the first comment's pictures are still there at their commit
+        assert github.file_at(sha, path) is not None
+    new_commit = github.refs["heads/runbook-assets"]
+    assert github.commits[new_commit]["parents"] == [first_images[0][1]]
+
+
+def test_other_comments_are_never_touched(run, github, tmp_path):
+    human = github.add_comment(7, "LGTM", "a-reviewer")
+    impostor = github.add_comment(7, f"{MARKER}\nI copied the marker", "someone")
+    other_bot = github.add_comment(7, "coverage 93%", "codecov[bot]", "Bot")
+    publish_run(config(run), run, env_for(github, tmp_path))
+    publish_run(config(run), run, env_for(github, tmp_path))
+    assert [c["body"] for c in (human, impostor, other_bot)] == ["LGTM", f"{MARKER}\nI copied the marker", "coverage 93%"]
+    assert all(c["edits"] == 0 for c in (human, impostor, other_bot))
+    ours = [c for c in github.comments if c["login"] == "github-actions[bot]"]
+    assert len(ours) == 1 and ours[0]["edits"] == 1
+    assert not [r for r in github.requests if r[0] == "PATCH" and r[1].endswith(f"/comments/{impostor['id']}")]
+
+
+def fork_event(head=HEAD):
+    return {"workflow_run": {"id": 9001, "event": "pull_request", "head_sha": head, "pull_requests": [],
+                             "html_url": "https://github.invalid/octo/app/actions/runs/9001",
+                             "head_repository": {"full_name": "someone-else/app"}}}
+
+
+def test_a_fork_style_workflow_run_event_takes_the_number_from_the_run_and_checks_it(run, github, tmp_path):
+    github.pulls.clear()
+    github.add_pull(7, HEAD, fork=True)
+    run.write_run({**run.read_run(), "github": {"pr": 7, "head_sha": HEAD}})
+    github.artifacts[9001] = [{"id": 42, "name": "runbook-results"}]
+    outcome = publish_run(config(run), run, env_for(github, tmp_path, fork_event(), GITHUB_EVENT_NAME="workflow_run", GITHUB_RUN_ID="1"))
+    assert "pull request #7" in outcome.summary and "checked against the pull request's head" in outcome.details[-1]
+    body = github.comments[0]["body"]
+    assert "/runbook/pr-7/9001/" in body or "runbook/pr-7/9001/" in body
+    assert "(https://github.invalid/octo/app/actions/runs/9001/artifacts/42)" in body
+    assert "(https://github.invalid/octo/app/actions/runs/9001)" in body
+
+
+def test_a_number_that_does_not_match_the_tested_commit_is_refused(run, github, tmp_path):
+    run.write_run({**run.read_run(), "github": {"pr": 7}})
+    with pytest.raises(PublishError, match=f"pull request #7 is at {HEAD}, but the run tested {'b' * 40}"):
+        publish_run(config(run), run, env_for(github, tmp_path, fork_event("b" * 40), GITHUB_EVENT_NAME="workflow_run"))
+    assert github.comments == [] and github.refs == {}
+
+
+@pytest.mark.parametrize("recorded", ["7", 7.0, True, -3, None])
+def test_a_pull_request_number_must_be_a_positive_integer(run, github, tmp_path, recorded):
+    run.write_run({**run.read_run(), "github": {"pr": recorded}})
+    with pytest.raises(PublishError, match="no valid pull request number"):
+        publish_run(config(run), run, env_for(github, tmp_path, fork_event(), GITHUB_EVENT_NAME="workflow_run"))
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "message", "expected"),
+    [
+        ("GET", r"/repos/octo/app/pulls/7", 401, "Bad credentials", "token is invalid or expired"),
+        ("POST", r"/repos/octo/app/git/blobs", 403, "Resource not accessible by integration",
+         "`permissions: pull-requests: write` and `contents: write`"),
+        ("GET", r"/repos/octo/app/pulls/7", 404, "Not Found", "octo/app pull request #7 was not found"),
+        ("POST", r"/repos/octo/app/git/refs", 422, "Reference name is invalid", "check the assets branch name"),
+        ("POST", r"/repos/octo/app/issues/7/comments", 403, "Resource not accessible by integration", "read-only"),
+    ],
+)
+def test_api_errors_say_what_to_change(run, github, tmp_path, method, path, status, message, expected):
+    github.fail(method, path, status, message)
+    with pytest.raises(PublishError) as caught:
+        publish_run(config(run), run, env_for(github, tmp_path))
+    text = str(caught.value)
+    assert f"GitHub answered {status} {message!r}" in text and expected in text
+    assert TOKEN not in text
+
+
+def test_no_token_or_no_pull_request_is_not_published(run, github, tmp_path):
+    env = env_for(github, tmp_path)
+    env.pop("GITHUB_TOKEN")
+    with pytest.raises(NotPublished, match="no GITHUB_TOKEN"):
+        publish_run(config(run), run, env)
+    with pytest.raises(NotPublished, match="no pull request"):
+        publish_run(config(run), run, env_for(github, tmp_path, {"ref": "refs/heads/main"}, GITHUB_EVENT_NAME="push"))
+    with pytest.raises(NotPublished, match="triggered by 'push'"):
+        publish_run(config(run), run, env_for(github, tmp_path, {"workflow_run": {"event": "push", "head_sha": HEAD}}))
+
+
+def test_the_stage_passes_without_a_token_unless_publishing_is_required(run, monkeypatch):
+    for name in ("GITHUB_TOKEN", "GITHUB_EVENT_PATH", "GITHUB_REPOSITORY"):
+        monkeypatch.delenv(name, raising=False)
+    outcome = stages.publish(config(run))
+    assert not outcome.applies and "not published: no GITHUB_TOKEN" in outcome.summary
+    with pytest.raises(RunbookError, match="--require-publish: nothing was published: no GITHUB_TOKEN"):
+        stages.publish(config(run, require_publish=True))
+
+
+def test_run_data_is_escaped_and_checked(run, github, tmp_path):
+    result = json.loads((run.report / "result.json").read_text())
+    result["services"]["foo"]["failures"] = 1
+    result["services"]["foo"]["errors"] = {"<img src=x> @everyone | `rm`": 1}
+    result["target_description"] = "<script>evil</script>"
+    (run.report / "result.json").write_text(json.dumps(result))
+    publish_run(config(run), run, env_for(github, tmp_path))
+    body = github.comments[0]["body"]
+    assert "<img src=x>" not in body and "&lt;img src=x&gt; @\u200beveryone / 'rm'" in body
+    assert "<script>" not in body and "kind: an ephemeral" in body
+    result["services"]["foo"]["p50_ms"] = "fast"
+    (run.report / "result.json").write_text(json.dumps(result))
+    with pytest.raises(PublishError, match="services.foo.p50_ms is not a number"):
+        publish_run(config(run), run, env_for(github, tmp_path))
+    (run.report / "throughput.png").write_bytes(b"<html>not a png</html>")
+    result["services"]["foo"]["p50_ms"] = 1.0
+    (run.report / "result.json").write_text(json.dumps(result))
+    with pytest.raises(PublishError, match="throughput.png is missing or not a PNG"):
+        publish_run(config(run), run, env_for(github, tmp_path))
+
+
+def test_the_body_stays_under_githubs_limit():
+    services = {f"svc{i}": {"requests": 1, "failures": 1, "rps": 1.0, "min_ms": 1.0, "p50_ms": 1.0, "p90_ms": 1.0,
+                            "p95_ms": 1.0, "p99_ms": 1.0, "max_ms": 1.0,
+                            "errors": {f"error {j} " + "x" * 180: 1 for j in range(10)}} for i in range(60)}
+    result = {"status": "failed", "target": "local", "target_description": "local", "commit": HEAD,
+              "config": {"users": 1, "spawn_rate": 1, "run_time_s": 1, "wait_min_s": 0, "wait_max_s": 1,
+                         "request_timeout_s": 5, "endpoint": "x"}, "services": services}
+    images = {"throughput": "u1", "latency": "u2", "percentiles": "u3"}
+    body = comment_body(result, images, ["```mermaid\nxychart-beta\n```" * 100], {"run": "u"})
+    assert len(body) <= BODY_LIMIT and body.startswith(MARKER)
+    assert "| `svc59` |" in body  # the table stays; the failure details and Mermaid go first
+
+
+def test_the_publish_notebook_end_to_end_leaves_no_trace_of_the_token(run, github, tmp_path):
+    env = env_for(github, tmp_path)
+    done = run_cli("run", "--target", "local", "--stages", "publish", "--output-dir", str(run.path), "--require-publish", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "[1/1] publish passed" in done.stdout
+    assert len(github.comments) == 1
+    executed = (run.notebooks / "07_publish.ipynb").read_text()
+    assert "created the summary comment on pull request #7" in executed
+    assert all(r[2].get("authorization") == f"token {TOKEN}" or r[2].get("authorization") == f"Bearer {TOKEN}"
+               for r in github.requests if r[1] != "/user")
+    assert TOKEN not in done.stdout + done.stderr
+    leaks = [str(p) for p in run.path.rglob("*") if p.is_file() and TOKEN.encode() in p.read_bytes()]
+    assert leaks == []
