@@ -221,3 +221,15 @@ def test_the_publish_notebook_end_to_end_leaves_no_trace_of_the_token(run, githu
     assert TOKEN not in done.stdout + done.stderr
     leaks = [str(p) for p in run.path.rglob("*") if p.is_file() and TOKEN.encode() in p.read_bytes()]
     assert leaks == []
+
+
+def test_a_run_that_stopped_before_its_report_gets_a_comment_that_says_where(run, github, tmp_path):
+    (run.report / "result.json").unlink()
+    run.write_run({"stages": {"provision": {"status": "passed"},
+                              "deploy": {"status": "failed", "error": "WaitTimeout: gave up waiting for deployment runbook/foo <b>"},
+                              "verify": {"status": "skipped"}}})
+    outcome = publish_run(config(run), run, env_for(github, tmp_path))
+    body = github.comments[0]["body"]
+    assert body.startswith(MARKER) and "Runbook failed" in body and "The **deploy** stage failed" in body
+    assert "gave up waiting for deployment runbook/foo &lt;b&gt;" in body
+    assert github.refs == {} and "no charts" in outcome.details[1]

@@ -360,8 +360,9 @@ def publish_run(config: RunConfig, folder: RunFolder, env: Mapping[str, str] = o
         raise NotPublished("no GITHUB_TOKEN in the environment (a local run, or the token was not passed)")
     if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", ctx.repository):
         raise NotPublished(f"GITHUB_REPOSITORY is not set to OWNER/REPO (it is {ctx.repository!r})")
-    result = load_result(folder)
-    charts = load_charts(folder)
+    reported = (folder.report / "result.json").is_file()
+    result = load_result(folder) if reported else None
+    charts = load_charts(folder) if reported else {}
     pull_ref = resolve_pull_request(ctx, config, folder.read_run())
     gh = _github(ctx)
     number = pull_ref.number
@@ -374,27 +375,51 @@ def publish_run(config: RunConfig, folder: RunFolder, env: Mapping[str, str] = o
                 f"pull request #{number} is at {pull.head.sha}, but the run tested {pull_ref.expected_head} "
                 f"(number from {pull_ref.source}): not publishing to it"
             )
-        run_key = re.sub(r"[^A-Za-z0-9_.-]", "-", ctx.run_id or folder.path.name)
-        folder_path = f"runbook/pr-{number}/{run_key}"
-        action = f"committing the charts to branch {config.assets_branch}"
-        sha = upload_charts(
-            repo, config.assets_branch,
-            {f"{folder_path}/{name}": charts[key] for key, name in CHART_FILES.items()},
-            f"Load-test charts for pull request #{number} (run {run_key})",
-        )
-        images = {key: f"{ctx.server_url}/{ctx.repository}/blob/{sha}/{folder_path}/{name}?raw=true"
-                  for key, name in CHART_FILES.items()}
-        mermaid = _mermaid(folder, set(result["services"]))
         links = {"workflow run": ctx.run_url, "executed notebooks, CSVs and HTML report (artifact)": artifact_url(repo, ctx)}
-        body = comment_body(result, images, mermaid, links)
+        sha = ""
+        if result is None:
+            body = failure_body(folder.read_run(), links)
+        else:
+            run_key = re.sub(r"[^A-Za-z0-9_.-]", "-", ctx.run_id or folder.path.name)
+            folder_path = f"runbook/pr-{number}/{run_key}"
+            action = f"committing the charts to branch {config.assets_branch}"
+            sha = upload_charts(
+                repo, config.assets_branch,
+                {f"{folder_path}/{name}": charts[key] for key, name in CHART_FILES.items()},
+                f"Load-test charts for pull request #{number} (run {run_key})",
+            )
+            images = {key: f"{ctx.server_url}/{ctx.repository}/blob/{sha}/{folder_path}/{name}?raw=true"
+                      for key, name in CHART_FILES.items()}
+            body = comment_body(result, images, _mermaid(folder, set(result["services"])), links)
         action = f"commenting on pull request #{number}"
         how, comment = upsert_comment(repo.get_issue(number), body, comment_authors(gh))
     except GithubException as exc:
         raise explain(exc, action if "action" in locals() else "reading the repository", ctx, number) from None
     url = getattr(comment, "html_url", "")
-    return Outcome("publish", True, f"{how} the summary comment on pull request #{number}",
-                   [f"comment: {url}", f"charts: commit {sha} on branch {config.assets_branch}",
-                    f"pull request from {pull_ref.source}"])
+    details = [f"comment: {url}"]
+    details.append(f"charts: commit {sha} on branch {config.assets_branch}" if sha else "no charts: the run stopped before its report")
+    details.append(f"pull request from {pull_ref.source}")
+    return Outcome("publish", True, f"{how} the summary comment on pull request #{number}", details)
+
+
+def failure_body(run_record: Mapping[str, Any], links: Mapping[str, str]) -> str:
+    """The comment for a run that stopped before its report: which stage failed and why."""
+    from runbook.config import STAGES
+
+    stages = run_record.get("stages") if isinstance(run_record.get("stages"), dict) else {}
+    failed = [(name, info) for name, info in stages.items() if name in STAGES and isinstance(info, dict) and info.get("status") == "failed"]
+    lines = [MARKER, "## Runbook failed ❌", ""]
+    if failed:
+        name, info = failed[0]
+        lines += [f"The **{name}** stage failed:", "", f"> {safe_text(info.get('error', ''), 600)}", ""]
+    else:
+        lines += ["The run stopped before its report, and its record names no failed stage.", ""]
+    lines.append("The executed notebooks and diagnostics are in the artifact.")
+    link_line = " · ".join(f"[{label}]({url})" for label, url in links.items() if url)
+    if link_line:
+        lines += ["", link_line]
+    lines += ["", f"<sub>Updated {utc_now()} by the runbook's publish stage.</sub>"]
+    return "\n".join(lines)
 
 
 def _mermaid(folder: RunFolder, names: set[str]) -> list[str]:

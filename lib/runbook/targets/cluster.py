@@ -239,6 +239,8 @@ class KindTarget(ClusterTarget):
         if not self.cluster_exists():
             return Outcome("teardown", True, f"kind cluster {name} does not exist; nothing to delete")
         self.kind("delete", "cluster", "--name", name, timeout=300)
+        # Its credentials are for a cluster that no longer exists; keep them out of the artifact anyway.
+        Path(self.kubeconfig_path()).unlink(missing_ok=True)
         self.save_state(deleted=utc_now())
         return Outcome("teardown", True, f"deleted kind cluster {name}")
 

@@ -1,0 +1,109 @@
+"""The GitHub Actions workflows, checked offline: schema, zizmor, and the rules they must keep."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT
+from runbook import tools
+
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+BIN = Path(sys.executable).parent
+
+
+def load(name):
+    doc = yaml.safe_load((ROOT / ".github" / "workflows" / name).read_text())
+    doc["on"] = doc.pop(True, doc.get("on"))  # YAML 1.1 reads the key `on` as true
+    return doc
+
+
+def steps(doc):
+    return [step for job in doc["jobs"].values() for step in job["steps"]]
+
+
+def test_the_workflows_are_there():
+    assert [p.name for p in WORKFLOWS] == ["publish.yml", "runbook.yml"]
+
+
+def test_github_workflow_schema():
+    done = subprocess.run([str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, WORKFLOWS)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_zizmor_is_clean_except_explained_findings():
+    done = subprocess.run([str(BIN / "zizmor"), "--offline", "--no-progress", str(ROOT / ".github" / "workflows")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    ignores = [line for p in WORKFLOWS for line in p.read_text().splitlines() if "zizmor: ignore" in line]
+    assert len(ignores) == 1 and "dangerous-triggers" in ignores[0] and "validated data" in ignores[0]
+
+
+@pytest.mark.parametrize("name", ["runbook.yml", "publish.yml"])
+def test_least_privilege_pins_and_limits(name):
+    doc = load(name)
+    assert doc["permissions"] == {}
+    assert doc["concurrency"]["group"]
+    for job in doc["jobs"].values():
+        assert isinstance(job["timeout-minutes"], int) and job["timeout-minutes"] <= 30
+        assert "permissions" in job
+    for step in steps(doc):
+        if "uses" in step:
+            assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", step["uses"]), step["uses"]
+        if step.get("uses", "").startswith("actions/checkout@"):
+            assert step["with"]["persist-credentials"] is False
+        # Untrusted values reach scripts through env only, never spliced into the script.
+        assert "${{" not in step.get("run", ""), step.get("name")
+    text = (ROOT / ".github" / "workflows" / name).read_text()
+    for line in text.splitlines():
+        if "uses:" in line:
+            assert re.search(r"@[0-9a-f]{40} # v\d+\.\d+\.\d+$", line), line
+
+
+def test_the_runbook_workflow_has_no_write_access_and_always_keeps_its_results():
+    doc = load("runbook.yml")
+    assert set(doc["on"]) == {"pull_request", "push", "workflow_dispatch"}
+    assert doc["concurrency"]["cancel-in-progress"] is True and "pull_request.number" in doc["concurrency"]["group"]
+    (job,) = doc["jobs"].values()
+    assert job["permissions"] == {"contents": "read"}
+    by_name = {step["name"]: step for step in job["steps"]}
+    assert by_name["Set up Python"]["with"]["cache"] == "pip"
+    run = by_name["Run the runbook"]["run"]
+    assert "--target kind" in run and "--output-dir" in run
+    upload = by_name["Upload the run folder"]
+    assert upload["if"] == "${{ !cancelled() }}" and upload["with"]["name"] == "runbook-results"
+    assert "!outputs/ci/target/kubeconfig" in upload["with"]["path"]
+    assert by_name["Job summary"]["if"] == "${{ !cancelled() }}" and "GITHUB_STEP_SUMMARY" in by_name["Job summary"]["run"]
+    assert "GITHUB_TOKEN" not in (ROOT / ".github" / "workflows" / "runbook.yml").read_text()
+
+
+def test_tool_versions_match_the_runbooks_pins():
+    job = next(iter(load("runbook.yml")["jobs"].values()))
+    kind = next(s for s in job["steps"] if s.get("uses", "").startswith("helm/kind-action@"))
+    helm = next(s for s in job["steps"] if s.get("uses", "").startswith("Azure/setup-helm@"))
+    assert kind["with"]["version"] == tools.RELEASES["kind"].version and kind["with"]["install_only"] is True
+    assert kind["with"]["kubectl_version"] == tools.RELEASES["kubectl"].version
+    assert helm["with"]["version"] == tools.RELEASES["helm"].version
+
+
+def test_the_publish_workflow_runs_default_branch_code_on_data():
+    doc = load("publish.yml")
+    runbook = load("runbook.yml")
+    assert doc["on"]["workflow_run"]["workflows"] == [runbook["name"]]
+    (job,) = doc["jobs"].values()
+    assert job["permissions"] == {"actions": "read", "contents": "write", "pull-requests": "write"}
+    assert "workflow_run.event == 'pull_request'" in job["if"]
+    by_name = {step["name"]: step for step in job["steps"]}
+    checkout = by_name["Check out the default branch"]["with"]
+    assert "ref" not in checkout and "repository" not in checkout  # never the pull request's code
+    download = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/download-artifact@"))
+    assert download["with"]["run-id"] == "${{ github.event.workflow_run.id }}"
+    assert download["with"]["github-token"] == "${{ github.token }}"
+    assert download["with"]["path"].startswith("${{ runner.temp }}")
+    publish = by_name["Publish"]
+    assert publish["env"]["GITHUB_TOKEN"] == "${{ github.token }}"
+    assert "--stages publish" in publish["run"] and "--require-publish" in publish["run"]
