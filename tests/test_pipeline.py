@@ -186,3 +186,18 @@ def test_a_failed_verdict_exits_1(tmp_path):
     assert "[1/1] report passed" in done.stdout and "verdict is failed" in done.stdout
     record = json.loads((run / "run.json").read_text())
     assert record["verdict"] == "failed" and record["status"] == "failed" and record["stages"]["report"]["status"] == "passed"
+
+
+def test_latest_follows_runs_under_outputs_only(tmp_path, monkeypatch):
+    from runbook import rundir
+    from runbook.rundir import RunFolder
+
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.setattr(rundir, "project_root", lambda: tmp_path)
+    first = RunFolder(tmp_path / "outputs" / "run-1").create()
+    assert first.link_latest() == tmp_path / "outputs" / "latest"
+    second = RunFolder(tmp_path / "outputs" / "run-2").create()
+    second.link_latest()
+    assert (tmp_path / "outputs" / "latest").resolve() == second.path.resolve()
+    assert RunFolder(tmp_path / "elsewhere" / "run-3").create().link_latest() is None
+    assert (tmp_path / "outputs" / "latest").resolve() == second.path.resolve()

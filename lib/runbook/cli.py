@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline.add_argument("--output-dir", metavar="DIR", help="the run folder itself (default: outputs/<run-id>)")
     pipeline.add_argument("--pr", default=defaults.pr, help="pull request number to publish to (default: from the GitHub event)")
     pipeline.add_argument("--require-publish", action="store_true", help="fail the run when nothing could be published")
+    pipeline.add_argument("--assets-branch", default=defaults.assets_branch,
+                          help="branch the chart images are committed to for the comment (default: %(default)s)")
     pipeline.add_argument("-v", "--verbose", action="store_true", help="stream each notebook's output to the log")
 
     tools = commands.add_parser("tools", help="check or install kind, helm and kubectl")
@@ -91,6 +93,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         ingress_port=args.ingress_port, ingress_mode=args.ingress_mode, services=args.services,
         stages=args.stages, keep_cluster=args.keep_cluster, cluster_name=args.cluster_name,
         context=args.context, namespace=args.namespace, pr=args.pr, require_publish=args.require_publish,
+        assets_branch=args.assets_branch,
         run_dir=str(run_dir),
     )
 
