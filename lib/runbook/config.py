@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,16 @@ INGRESS_MODES: tuple[str, ...] = ("nodeport", "port-forward")
 
 _DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s?)?$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+#: Environment variables that hold secrets: only the publish stage's kernel sees them.
+SECRET_VARIABLES: tuple[str, ...] = ("GITHUB_TOKEN", "GH_TOKEN")
+
+
+def environment_without_secrets(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A copy of the environment (os.environ by default) without SECRET_VARIABLES."""
+    source = os.environ if env is None else env
+    return {key: value for key, value in source.items() if key not in SECRET_VARIABLES}
 
 
 def project_root() -> Path:

@@ -17,10 +17,11 @@ from typing import Any
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 
+from runbook.config import environment_without_secrets
+
 KERNEL = "python3"
 ENGINE = "runbook"
-#: Only the publish stage's kernel sees these; no other stage needs them.
-SECRET_VARIABLES = ("GITHUB_TOKEN", "GH_TOKEN")
+#: The only stage whose kernel sees the secret variables.
 SECRET_STAGES = frozenset({"publish"})
 #: Modules a stage will import, loaded while its kernel waits (imports only: no state).
 WARM_IMPORTS = {
@@ -31,10 +32,7 @@ CONNECT_TIMEOUT_S = 120.0
 
 
 def kernel_environment(stage: str) -> dict[str, str]:
-    env = dict(os.environ)
-    if stage not in SECRET_STAGES:
-        for name in SECRET_VARIABLES:
-            env.pop(name, None)
+    env = dict(os.environ) if stage in SECRET_STAGES else environment_without_secrets()
     env.setdefault("MPLBACKEND", "Agg")
     return env
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from runbook import commands
-from runbook.config import RunConfig, format_duration, project_root
+from runbook.config import RunConfig, environment_without_secrets, format_duration, project_root
 from runbook.errors import CommandError, RunbookError, TargetNotReady, TargetUnreachable
 from runbook.rundir import utc_now, write_json
 from runbook.services import Service, answers, get
@@ -29,7 +28,6 @@ PREFLIGHT_S = 10.0
 CSV_PREFIX = "locust"
 REQUEST_LOG = "requests.csv"
 PROFILE = "profile.json"
-SECRET_VARIABLES = ("GITHUB_TOKEN", "GH_TOKEN")
 
 
 class LoadTestError(RunbookError):
@@ -138,7 +136,7 @@ def run_load_test(config: RunConfig, services: list[Service], out: Path, host: s
     request_log = out / REQUEST_LOG
     locustfile = locustfile_path()
     argv = locust_command(config, out, f"http://{host}:{port}", locustfile)
-    env = {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
+    env = environment_without_secrets()
     env.update(locust_environment(config, services, request_log))
     started, clock = utc_now(), time.monotonic()
     log.info("locust: %s users, spawn %s/s, %ss against %s:%s", config.users, config.spawn_rate, config.run_time, host, port)

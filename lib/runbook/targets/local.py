@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from runbook import services as svc
+from runbook.config import environment_without_secrets
 from runbook.errors import RunbookError, WaitTimeout
 from runbook.local_ingress import EXIT_PORT_IN_USE, HEALTH_PATH
 from runbook.rundir import read_json, utc_now, write_json
@@ -29,7 +30,6 @@ STATE_FILE = "local.json"
 MARKER = "runbook.local_ingress"
 START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 5.0
-SECRET_VARIABLES = ("GITHUB_TOKEN", "GH_TOKEN")
 
 
 class LocalTarget(Target):
@@ -56,7 +56,7 @@ class LocalTarget(Target):
         routes = [f"--route={s.host}={s.expect}" for s in self.services]
         argv = [sys.executable, "-m", MARKER, f"--listen={host}:{port}", *routes]
         self.folder.target.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
+        env = environment_without_secrets()
         with open(self.log_path, "ab") as out:
             # Its own session: it must outlive this stage's kernel and ignore its signals.
             process = subprocess.Popen(
