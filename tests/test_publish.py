@@ -233,3 +233,11 @@ def test_a_run_that_stopped_before_its_report_gets_a_comment_that_says_where(run
     assert body.startswith(MARKER) and "Runbook failed" in body and "The **deploy** stage failed" in body
     assert "gave up waiting for deployment runbook/foo &lt;b&gt;" in body
     assert github.refs == {} and "no charts" in outcome.details[1]
+
+
+def test_results_of_a_superseded_commit_are_not_published(run, github, tmp_path):
+    event = {"workflow_run": {"id": 9002, "event": "pull_request", "head_sha": "c" * 40,
+                              "pull_requests": [{"number": 7}]}}
+    outcome = publish_run(config(run), run, env_for(github, tmp_path, event, GITHUB_EVENT_NAME="workflow_run"))
+    assert not outcome.applies and f"has moved on to {HEAD}" in outcome.summary
+    assert github.comments == [] and github.refs == {}

@@ -54,6 +54,19 @@ class LoadTestRun:
     requests: int
     failures: int
 
+    def _repr_markdown_(self) -> str:
+        verdict = "no failed requests" if self.failures == 0 else f"**{self.failures:,} failed requests**"
+        return "\n".join([
+            f"Locust ran {self.users} users (spawn {self.spawn_rate:g}/s) for {self.run_time_s} s against "
+            f"`{self.endpoint}`, waiting {self.wait_min_s:g}-{self.wait_max_s:g} s between a user's requests:",
+            "",
+            f"- {self.requests:,} requests, {verdict} (locust exit code {self.locust_exit_code})",
+            f"- services: {', '.join(s['name'] + ' (' + s['host'] + ')' for s in self.services)}",
+            f"- {self.started} to {self.finished}, {self.wall_time_s:.1f} s wall time",
+            "- files: `locust_stats.csv`, `locust_stats_history.csv`, `locust_failures.csv`, "
+            "`locust_exceptions.csv`, `report.html`, `requests.csv`, `locust.log`",
+        ])
+
 
 def locustfile_path() -> Path:
     return project_root() / "load_test" / "locustfile.py"

@@ -97,6 +97,7 @@ class PullRequestRef:
     number: int
     expected_head: str  # the commit the run tested; empty when unknown
     source: str
+    trusted: bool = True  # False: the number came from the run's (untrusted) data
 
 
 def github_record(env: Mapping[str, str] = os.environ) -> dict[str, Any] | None:
@@ -149,7 +150,7 @@ def resolve_pull_request(ctx: GitHubContext, config: RunConfig, run_record: Mapp
             raise PublishError(f"the run's data names no valid pull request number (github.pr={recorded!r}); not publishing")
         if not _SHA.match(head):
             raise PublishError("the workflow_run event has no head_sha to check the pull request against; not publishing")
-        return PullRequestRef(number, head, "the run's artifact, checked against the pull request's head")
+        return PullRequestRef(number, head, "the run's artifact, checked against the pull request's head", trusted=False)
     raise NotPublished("no pull request: this is not a pull_request or workflow_run event and --pr was not given")
 
 
@@ -371,6 +372,10 @@ def publish_run(config: RunConfig, folder: RunFolder, env: Mapping[str, str] = o
         action = f"reading pull request #{number}"
         pull = repo.get_pull(number)
         if pull_ref.expected_head and pull.head.sha != pull_ref.expected_head:
+            if pull_ref.trusted:
+                # A newer push: its own run will publish; these older numbers must not overwrite them.
+                return Outcome("publish", False, f"not published: pull request #{number} has moved on to "
+                               f"{pull.head.sha}; this run tested {pull_ref.expected_head}")
             raise PublishError(
                 f"pull request #{number} is at {pull.head.sha}, but the run tested {pull_ref.expected_head} "
                 f"(number from {pull_ref.source}): not publishing to it"
