@@ -1,7 +1,10 @@
 """The pipeline end to end on the local target: every stage notebook executed for real."""
 
 import json
+import signal
 import socket
+import subprocess
+import sys
 import time
 
 import nbformat
@@ -201,3 +204,32 @@ def test_latest_follows_runs_under_outputs_only(tmp_path, monkeypatch):
     assert (tmp_path / "outputs" / "latest").resolve() == second.path.resolve()
     assert RunFolder(tmp_path / "elsewhere" / "run-3").create().link_latest() is None
     assert (tmp_path / "outputs" / "latest").resolve() == second.path.resolve()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_run_still_tears_down(tmp_path, port, signum):
+    run = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runbook", "run", "--target", "local", "--run-time", "60s", "--output-dir", str(run),
+         "--ingress-port", str(port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if "load_test started" in line:
+                break
+        time.sleep(2)  # locust is running now
+        pid = json.loads((run / "target" / "local.json").read_text())["pid"]
+        process.send_signal(signum)
+        out, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output = "".join(lines) + out
+    assert process.returncode == 130, output
+    assert "load_test interrupted; skipping to teardown" in output and "teardown passed" in output
+    assert "report skipped (interrupted)" in output
+    assert not is_our_process(pid)
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "interrupted" and record["stages"]["load_test"]["status"] == "interrupted"
+    assert record["stages"]["teardown"]["status"] == "passed"

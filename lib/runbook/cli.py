@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -111,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_BAD_INPUT
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def tools_command(args: argparse.Namespace) -> int:
     from runbook import tools
 
@@ -162,6 +167,9 @@ def run_command(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     from runbook.pipeline import Pipeline
 
+    # A cancelled CI job gets SIGTERM: handle it like Ctrl-C, so that teardown still runs.
+    signal.signal(signal.SIGTERM, _interrupt)
+
     def announce(line: str) -> None:
         print(line, flush=True)
 
@@ -170,3 +178,7 @@ def run_command(args: argparse.Namespace) -> int:
     except RunbookError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted again: stopped without teardown; take the target down with "
+              f"`python -m runbook run --stages teardown --output-dir {config.run_path}`", file=sys.stderr)
+        return 130

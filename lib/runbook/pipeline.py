@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 #: How many stages ahead kernels start. Trivial stages take milliseconds and a kernel
 #: about a second to boot, so one ahead is not enough; three keeps the 2-core machine busy, not swamped.
 KERNEL_LOOKAHEAD = int(os.environ.get("RUNBOOK_KERNEL_LOOKAHEAD", "3"))
+EXIT_INTERRUPTED = 130
 NOTEBOOKS: dict[str, str] = {stage: f"{i:02d}_{stage}.ipynb" for i, stage in enumerate(STAGES, 1)}
 @dataclass
 class StageResult:
@@ -128,20 +129,29 @@ class Pipeline:
         self.folder.link_latest()
         results: list[StageResult] = []
         failed = False
+        interrupted = ""
         try:
             for index, stage in enumerate(chosen):
-                if failed and stage != "teardown":
+                if (failed or interrupted) and stage != "teardown":
                     results.append(StageResult(stage, "skipped"))
                     self._record(record, results[-1])
-                    self.announce(f"--- {stage} skipped (an earlier stage failed)")
+                    self.announce(f"--- {stage} skipped ({'interrupted' if interrupted else 'an earlier stage failed'})")
                     continue
-                # Warm up the next kernel while this stage runs.
+                # Warm up the next kernels while this stage runs.
                 kernel = kernels.pop(stage, None) or StageKernel(stage, cwd)
-                upcoming = [s for s in chosen[index + 1:] if not failed or s == "teardown"]
+                upcoming = [s for s in chosen[index + 1:] if not (failed or interrupted) or s == "teardown"]
                 for following in upcoming[:KERNEL_LOOKAHEAD]:
                     if following not in kernels:
                         kernels[following] = StageKernel(following, cwd)
-                result = self._run_stage(stage, index + 1, len(chosen), kernel)
+                try:
+                    result = self._run_stage(stage, index + 1, len(chosen), kernel)
+                except KeyboardInterrupt:
+                    if interrupted or stage == "teardown":
+                        raise  # a second interrupt, or during teardown: stop now
+                    # Ctrl-C or a cancelled CI job: skip the rest but still take the target down.
+                    interrupted = stage
+                    result = StageResult(stage, "interrupted", error="interrupted (SIGINT or SIGTERM)")
+                    self.announce(f"!!! {stage} interrupted; skipping to teardown (interrupt again to stop at once)")
                 results.append(result)
                 self._record(record, result)
                 if result.status == "failed":
@@ -150,6 +160,11 @@ class Pipeline:
         finally:
             for kernel in kernels.values():
                 kernel.stop()
+        if interrupted:
+            record.update(finished=utc_now(), status="interrupted", verdict=None, exit_code=EXIT_INTERRUPTED)
+            self.folder.write_run(record)
+            self.announce(f"run INTERRUPTED during {interrupted}; run folder: {self.folder.path} (exit code {EXIT_INTERRUPTED})")
+            return EXIT_INTERRUPTED
         verdict = self._verdict(chosen, failed)
         record.update(finished=utc_now(), status="failed" if failed or verdict == "failed" else "passed", verdict=verdict)
         code = 1 if record["status"] == "failed" else 0
