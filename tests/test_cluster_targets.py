@@ -310,3 +310,12 @@ def test_kubeconfig_target_confines_traefik_to_the_run_namespace(tmp_path, monke
     assert argv[argv.index("--set") + 1] == "providers.kubernetesCRD.namespaces={runbook-run-42}"
     assert argv[argv.index("--namespace") + 1] == "runbook-run-42"
     assert "svc/traefik" in started[0] and started[0][started[0].index("--namespace") + 1] == "runbook-run-42"
+
+
+def test_traefik_that_never_answers_says_where_to_look(tmp_path, port, monkeypatch):
+    from runbook.targets import cluster
+
+    monkeypatch.setattr(cluster, "SERVING_TIMEOUT_S", 1)
+    target = kind_target(tmp_path, Recorder(), port=port)
+    with pytest.raises(RunbookError, match=f"waiting for Traefik to answer on 127.0.0.1:{port}.*kind port mapping to NodePort 30080"):
+        target.install_ingress()

@@ -78,6 +78,7 @@ def test_the_runbook_workflow_has_no_write_access_and_always_keeps_its_results()
     assert upload["if"] == "${{ !cancelled() }}" and upload["with"]["name"] == "runbook-results"
     assert "!outputs/ci/target/kubeconfig" in upload["with"]["path"]
     assert by_name["Job summary"]["if"] == "${{ !cancelled() }}" and "GITHUB_STEP_SUMMARY" in by_name["Job summary"]["run"]
+    assert by_name["Diagnostics"]["if"] == "failure()" and "diagnostics" in by_name["Diagnostics"]["run"]
     assert "GITHUB_TOKEN" not in (ROOT / ".github" / "workflows" / "runbook.yml").read_text()
 
 

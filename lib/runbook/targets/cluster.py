@@ -19,7 +19,7 @@ import yaml
 
 from runbook import commands
 from runbook.config import RunConfig, project_root
-from runbook.errors import CommandError, RunbookError
+from runbook.errors import CommandError, RunbookError, WaitTimeout
 from runbook.kube import Kube, Runner, Starter
 from runbook.kubewait import wait_nodes_ready, wait_rollout
 from runbook.rundir import RunFolder, read_json, utc_now, write_json
@@ -126,6 +126,13 @@ class ClusterTarget(Target):
     def traefik_extra_args(self) -> list[str]:
         return []
 
+    def serving_hint(self) -> str:
+        if self.uses_port_forward():
+            return "The port-forward is up, so look at the Traefik pod's logs and events in diagnostics/."
+        return (f"Nothing from Traefik on {self.config.ingress_host}:{self.config.ingress_port}: the kind port mapping "
+                f"to NodePort {traefik_node_port(self.root)} is made when the cluster is created, so a cluster created "
+                "another way has none. Delete it, or use --ingress-mode port-forward.")
+
     def install_ingress(self) -> Outcome:
         release = traefik_release(self.root)
         self.kube.helm_upgrade(
@@ -134,7 +141,10 @@ class ClusterTarget(Target):
             extra=["--repo", release["repo"], "--version", release["version"], *self.traefik_extra_args()],
         )
         with self.endpoint() as (host, port):
-            seen = self.wait_serving(host, port)
+            try:
+                seen = self.wait_serving(host, port)
+            except WaitTimeout as exc:
+                raise RunbookError(f"{exc}. {self.serving_hint()}") from None
         return Outcome(
             "ingress", True,
             f"Traefik chart {release['version']} installed in namespace {self.traefik_namespace} and serving",
