@@ -2,9 +2,9 @@
 
 Stages run in pipeline order, each in a fresh kernel, and talk only through
 files in the run folder. When a stage fails its executed notebook is kept, the
-later stages are skipped, and teardown still runs. While one stage runs, the
-next stage's kernel is already starting, so kernel start-up costs the run
-almost nothing.
+later stages are skipped, and teardown still runs; an interrupt (Ctrl-C, SIGTERM)
+skips to teardown too. While one stage runs, the next stages' kernels are already
+starting, so kernel start-up costs the run almost nothing.
 """
 
 from __future__ import annotations
@@ -20,22 +20,24 @@ from typing import Any
 from runbook.config import STAGES, RunConfig, parameters_for, project_root
 from runbook.errors import ConfigError, RunbookError, StageFailed
 from runbook.kernels import ENGINE, KERNEL, StageKernel, register_engine
-from runbook.rundir import RunFolder, new_run_id, read_json, utc_now
 from runbook.publish import github_record
+from runbook.rundir import RunFolder, new_run_id, read_json, utc_now
 from runbook.stages import current_commit
-from runbook.targets import make_target
+from runbook.targets import describe, make_target
 
 log = logging.getLogger(__name__)
 
 #: How many stages ahead kernels start. Trivial stages take milliseconds and a kernel
-#: about a second to boot, so one ahead is not enough; three keeps the 2-core machine busy, not swamped.
-KERNEL_LOOKAHEAD = int(os.environ.get("RUNBOOK_KERNEL_LOOKAHEAD", "3"))
+#: about a second to boot, so one ahead is not enough; three keeps 2 cores busy, not swamped.
+KERNEL_LOOKAHEAD = 3
 EXIT_INTERRUPTED = 130
 NOTEBOOKS: dict[str, str] = {stage: f"{i:02d}_{stage}.ipynb" for i, stage in enumerate(STAGES, 1)}
+
+
 @dataclass
 class StageResult:
     stage: str
-    status: str  # passed | failed | skipped
+    status: str  # passed | failed | skipped | interrupted
     wall_time_s: float = 0.0
     notebook: str = ""
     error: str = ""
@@ -224,7 +226,7 @@ class Pipeline:
             "name": self.config.target,
             "requested": self.requested_target,
             "why": self.target_why,
-            "description": make_target_description(self.config.target),
+            "description": describe(self.config.target),
         }
         # A later invocation on the same run folder (teardown, publish) keeps what the run itself recorded.
         keep_previous = bool(previous) and "provision" not in self.config.stages
@@ -267,12 +269,6 @@ class Pipeline:
         else:
             self.announce(f"run passed ({', '.join(r.stage for r in results)})")
         self.announce(f"run folder: {self.folder.path} (exit code {code})")
-
-
-def make_target_description(target: str) -> str:
-    from runbook.targets import describe
-
-    return describe(target)
 
 
 def default_run_dir() -> Path:
