@@ -129,7 +129,7 @@ def tools_command(args: argparse.Namespace) -> int:
         for name in names:
             if name not in tools.RELEASES:
                 raise ConfigError("only", name, f"not one of {', '.join(tools.RELEASES)}")
-        dest = Path(args.dest).resolve() if args.dest else tools.DEFAULT_CACHE
+        dest = Path(args.dest).resolve() if args.dest else tools.default_cache()
         installed = tools.install(dest=dest, names=names, mirror=args.mirror)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

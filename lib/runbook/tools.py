@@ -26,8 +26,9 @@ from pathlib import Path
 from runbook import commands
 from runbook.errors import CommandError, RunbookError
 
-#: Where `tools install` puts binaries; searched after PATH.
-DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "runbook" / "bin"
+def default_cache() -> Path:
+    """Where `tools install` puts binaries, searched after PATH: ~/.cache/runbook/bin (XDG_CACHE_HOME honoured)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "runbook" / "bin"
 
 
 class ToolError(RunbookError):
@@ -130,12 +131,12 @@ _VERSION_COMMANDS: dict[str, list[str]] = {
 }
 
 
-def find(name: str, cache: Path = DEFAULT_CACHE) -> str | None:
+def find(name: str, cache: Path | None = None) -> str | None:
     """The tool on PATH, else in the runbook's cache folder."""
     found = shutil.which(name)
     if found:
         return found
-    cached = cache / name
+    cached = (cache or default_cache()) / name
     return str(cached) if cached.is_file() and os.access(cached, os.X_OK) else None
 
 
@@ -155,7 +156,7 @@ def tool_version(name: str, path: str, runner: Callable[..., commands.Result] = 
 def check_tools(
     target: str,
     runner: Callable[..., commands.Result] = commands.run,
-    cache: Path = DEFAULT_CACHE,
+    cache: Path | None = None,
 ) -> Toolbox:
     """Find and check every tool the target needs; raise ToolError naming each problem."""
     box = Toolbox()
@@ -207,7 +208,7 @@ def _download(url: str, timeout: float = 300.0) -> bytes:
 
 
 def install(
-    dest: Path = DEFAULT_CACHE,
+    dest: Path | None = None,
     names: tuple[str, ...] = ("kind", "helm", "kubectl"),
     releases: Mapping[str, Release] = RELEASES,
     system: str | None = None,
@@ -221,6 +222,7 @@ def install(
     """
     system = system or current_platform()
     os_name, arch = system.split("-", 1)
+    dest = dest or default_cache()
     dest.mkdir(parents=True, exist_ok=True)
     staged: dict[str, bytes] = {}
     for name in names:
