@@ -207,7 +207,7 @@ class RunConfig:
     run_dir: str = field(default="outputs/interactive")
 
     @classmethod
-    def from_parameters(cls, **params: Any) -> "RunConfig":
+    def from_parameters(cls, **params: Any) -> RunConfig:
         """Validate raw values (CLI strings or notebook literals); unknown names are rejected."""
         known = {f.name for f in dataclasses.fields(cls)}
         for name in params:
@@ -246,7 +246,7 @@ class RunConfig:
             run_dir=str(raw["run_dir"]),
         )
 
-    def replace(self, **changes: Any) -> "RunConfig":
+    def replace(self, **changes: Any) -> RunConfig:
         """A validated copy with some values changed."""
         return RunConfig.from_parameters(**{**self.to_parameters(), **changes})
 

@@ -64,7 +64,7 @@ class GitHubContext:
     run_id: str
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> "GitHubContext":
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> GitHubContext:
         event: dict[str, Any] = {}
         event_path = env.get("GITHUB_EVENT_PATH", "")
         if event_path:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from datetime import datetime, timezone
+from datetime import datetime, timezone, UTC
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ class RunFolder:
     def run_json(self) -> Path:
         return self.path / "run.json"
 
-    def create(self) -> "RunFolder":
+    def create(self) -> RunFolder:
         for folder in (self.path, self.notebooks, self.target, self.load_test, self.report):
             folder.mkdir(parents=True, exist_ok=True)
         return self
@@ -75,7 +75,7 @@ class RunFolder:
 
 
 def new_run_id(now: datetime | None = None) -> str:
-    moment = now or datetime.now(timezone.utc)
+    moment = now or datetime.now(UTC)
     return moment.strftime("%Y%m%dT%H%M%SZ") + f"-{os.getpid()}"
 
 
@@ -94,4 +94,4 @@ def read_json(path: Path) -> Any:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -106,7 +106,7 @@ def verify(config: RunConfig) -> Verification:
         return result
 
 
-def load_test(config: RunConfig) -> "LoadTestRun":
+def load_test(config: RunConfig) -> LoadTestRun:
     from runbook.loadtest import run_load_test
 
     target = target_for(config)
@@ -114,7 +114,7 @@ def load_test(config: RunConfig) -> "LoadTestRun":
         return run_load_test(config, target.services, target.folder.load_test, host, port)
 
 
-def report(config: RunConfig) -> "Report":
+def report(config: RunConfig) -> Report:
     from runbook.report import build_report
 
     target = target_for(config)
