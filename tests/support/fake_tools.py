@@ -1,0 +1,105 @@
+"""Stand-ins for docker, kind, helm and kubectl, for rehearsing the cluster path without a cluster.
+
+Each is a small Python script put first on PATH. It appends its argv to a call log
+and answers the way the real tool does for the calls the runbook makes. "kind create
+cluster" writes a kubeconfig that points at a FakeKube server and starts the local
+ingress on the ingress port as a stand-in for Traefik behind the kind port mapping;
+"kind delete cluster" stops it. Nothing here is, or claims to be, Kubernetes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+
+SCRIPT = r'''#!{python}
+import json, os, signal, subprocess, sys
+from pathlib import Path
+
+TOOL = {tool!r}
+STATE = Path(os.environ["FAKE_TOOLS_STATE"])
+args = sys.argv[1:]
+with open(STATE / "calls.log", "a") as log:
+    log.write(json.dumps([TOOL, *args]) + "\n")
+failing = os.environ.get("FAKE_TOOLS_FAIL", "")
+if failing and " ".join([TOOL, *args]).startswith(failing):
+    sys.stderr.write(f"Error: {{TOOL}} failed on purpose: {{' '.join(args)}}\n")
+    sys.exit(1)
+
+def kubeconfig(path):
+    Path(path).write_text(json.dumps({{
+        "apiVersion": "v1", "kind": "Config", "current-context": "kind-runbook",
+        "clusters": [{{"name": "fake", "cluster": {{"server": os.environ["FAKE_KUBE_URL"]}}}}],
+        "users": [{{"name": "fake", "user": {{"token": "fake"}}}}],
+        "contexts": [{{"name": "kind-runbook", "context": {{"cluster": "fake", "user": "fake"}}}}]}}))
+
+if TOOL == "docker":
+    print("28.2.2")
+elif TOOL == "kind":
+    if args[:1] == ["version"]:
+        print("kind v0.33.0 go1.25.1 linux/amd64")
+    elif args[:2] == ["get", "clusters"]:
+        if (STATE / "cluster").exists():
+            print("runbook")
+    elif args[:2] == ["create", "cluster"]:
+        kubeconfig(args[args.index("--kubeconfig") + 1])
+        config = Path(args[args.index("--config") + 1]).read_text()
+        (STATE / "kind-config.yaml").write_text(config)
+        pid = 0
+        if "extraPortMappings" in config:  # the port mapping: "Traefik" answers on the host port
+            port = os.environ["FAKE_INGRESS_PORT"]
+            ingress = subprocess.Popen([{python!r}, "-m", "runbook.local_ingress", f"--listen=127.0.0.1:{{port}}",
+                                        "--route=foo.localhost=foo", "--route=bar.localhost=bar"],
+                                       start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            pid = ingress.pid
+        (STATE / "cluster").write_text(str(pid))
+    elif args[:2] == ["delete", "cluster"]:
+        pid = int((STATE / "cluster").read_text())
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+        (STATE / "cluster").unlink()
+    elif args[:2] == ["export", "logs"]:
+        Path(args[2]).mkdir(parents=True, exist_ok=True)
+        (Path(args[2]) / "kind-version.txt").write_text("kind v0.33.0\n")
+elif TOOL == "helm":
+    if args[:1] == ["version"]:
+        print("v4.1.4")
+    elif args[:1] == ["list"]:
+        print("NAME\tNAMESPACE\nfoo\trunbook")
+elif TOOL == "kubectl":
+    if "port-forward" in args:  # listen on the local port for as long as the forward lives
+        local = args[-1].split(":")[0]
+        os.execv({python!r}, [{python!r}, "-m", "runbook.local_ingress", f"--listen=127.0.0.1:{{local}}",
+                              "--route=foo.localhost=foo", "--route=bar.localhost=bar"])
+    if args[:1] == ["version"] or "version" in args and "--client" in args:
+        print(json.dumps({{"clientVersion": {{"gitVersion": "v1.35.1"}}}}))
+    elif "crd" in args:
+        print("customresourcedefinition.apiextensions.k8s.io/ingressroutes.traefik.io")
+    elif "pods" in args and "json" in args:
+        print(json.dumps({{"items": []}}))
+    else:
+        print(f"kubectl {{' '.join(args)}}: stand-in output")
+'''
+
+
+def install_fake_tools(folder: Path, state: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    state.mkdir(parents=True, exist_ok=True)
+    for tool in ("docker", "kind", "helm", "kubectl"):
+        path = folder / tool
+        path.write_text(SCRIPT.format(python=sys.executable, tool=tool))
+        path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return folder
+
+
+def calls(state: Path) -> list[list[str]]:
+    log = state / "calls.log"
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
+
+
+def environment(bin_dir: Path, state: Path, kube_url: str, port: int, **extra: str) -> dict[str, str]:
+    return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "FAKE_TOOLS_STATE": str(state),
+            "FAKE_KUBE_URL": kube_url, "FAKE_INGRESS_PORT": str(port), **extra}

@@ -1,0 +1,82 @@
+"""A rehearsal of the whole kind path through the real CLI, notebooks and kernels, with stand-ins.
+
+docker, kind, helm and kubectl are stand-in scripts (tests/support/fake_tools.py), the
+Kubernetes API is a local fake, and "Traefik" is the local ingress process. This checks
+that the stages drive the cluster path in the right order, end to end, and clean up;
+it does not, and cannot, show that a real cluster behaves. That happens in GitHub Actions.
+"""
+
+import json
+
+import pytest
+
+from conftest import run_cli
+from support.fake_kube import FakeKube, deployment, node
+from support.fake_tools import calls, environment, install_fake_tools
+
+
+@pytest.fixture
+def rehearsal(tmp_path, port):
+    with FakeKube() as fake:
+        fake.node_states = [[node("runbook-control-plane"), node("runbook-worker")]]
+        for name in ("foo", "bar"):
+            fake.deployments[("runbook", name)] = [deployment(name, "runbook")]
+        state = tmp_path / "state"
+        bin_dir = install_fake_tools(tmp_path / "bin", state)
+        yield state, environment(bin_dir, state, fake.url, port), port
+
+
+def commands_of(state, tool):
+    return [" ".join(c[1:]) for c in calls(state) if c[0] == tool]
+
+
+def test_the_kind_path_runs_every_stage_in_order(tmp_path, rehearsal):
+    state, env, port = rehearsal
+    run = tmp_path / "run"
+    done = run_cli("run", "--target", "kind", "--run-time", "3s", "--ingress-port", str(port), "--output-dir", str(run), env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "target: kind (--target kind was asked for)" in done.stdout
+    kind = commands_of(state, "kind")
+    assert "get clusters" in kind and any(c.startswith("create cluster --name runbook --config") for c in kind)
+    assert kind[-1] == "delete cluster --name runbook"
+    helm = [c for c in commands_of(state, "helm") if not c.startswith("version")]
+    assert [c.split()[2] for c in helm if c.startswith("upgrade")] == ["traefik", "foo", "bar"]
+    assert [c.split()[1] for c in helm if c.startswith("test")] == ["foo", "bar"]
+    assert all("--rollback-on-failure" in c for c in helm if c.startswith("upgrade"))
+    rendered = (state / "kind-config.yaml").read_text()
+    assert f"hostPort: {port}" in rendered and "containerPort: 30080" in rendered
+    result = json.loads((run / "report" / "result.json").read_text())
+    assert result["target"] == "kind" and result["status"] == "passed"
+    assert result["services"]["foo"]["requests"] > 0 and result["services"]["bar"]["failures"] == 0
+    assert not (run / "target" / "kubeconfig").exists()  # removed with the cluster
+    assert not (state / "cluster").exists()
+
+
+def test_a_failed_deploy_leaves_diagnostics_and_deletes_the_cluster(tmp_path, rehearsal):
+    state, env, port = rehearsal
+    run = tmp_path / "run"
+    env["FAKE_TOOLS_FAIL"] = "helm upgrade --install bar"
+    done = run_cli("run", "--target", "kind", "--run-time", "3s", "--ingress-port", str(port), "--output-dir", str(run), env=env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "deploy FAILED" in done.stdout and "helm failed on purpose" in done.stdout
+    assert "verify skipped" in done.stdout and "[8/8] teardown passed" in done.stdout
+    for name in ("nodes.txt", "pods.txt", "events.txt", "helm-releases.txt", "deploy-error.txt"):
+        assert (run / "diagnostics" / name).is_file(), name
+    assert (run / "diagnostics" / "kind-logs" / "kind-version.txt").is_file()
+    assert commands_of(state, "kind")[-1] == "delete cluster --name runbook"
+    record = json.loads((run / "run.json").read_text())
+    assert record["stages"]["deploy"]["status"] == "failed" and record["stages"]["teardown"]["status"] == "passed"
+    assert (run / "notebooks" / "03_deploy.ipynb").is_file()
+
+
+def test_port_forward_mode_opens_a_forward_per_stage_and_maps_no_port(tmp_path, rehearsal):
+    state, env, port = rehearsal
+    run = tmp_path / "run"
+    done = run_cli("run", "--target", "kind", "--ingress-mode", "port-forward", "--run-time", "3s",
+                   "--ingress-port", str(port), "--output-dir", str(run), env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "extraPortMappings" not in (state / "kind-config.yaml").read_text()
+    forwards = [c for c in commands_of(state, "kubectl") if "port-forward" in c]
+    assert len(forwards) == 3  # ingress (serving check), verify, load_test
+    assert all(c.endswith(f"--namespace traefik svc/traefik {port}:80") for c in forwards)
+    assert json.loads((run / "report" / "result.json").read_text())["status"] == "passed"
