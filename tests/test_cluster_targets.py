@@ -319,3 +319,16 @@ def test_traefik_that_never_answers_says_where_to_look(tmp_path, port, monkeypat
     target = kind_target(tmp_path, Recorder(), port=port)
     with pytest.raises(RunbookError, match=f"waiting for Traefik to answer on 127.0.0.1:{port}.*kind port mapping to NodePort 30080"):
         target.install_ingress()
+
+
+def test_a_taken_ingress_port_is_reported_before_kind_creates_anything(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        recorder = Recorder()
+        with pytest.raises(RunbookError, match=f"127.0.0.1:{port} is already in use.*--ingress-port"):
+            kind_target(tmp_path, recorder, port=port).provision()
+    assert not recorder.find("create")

@@ -25,6 +25,7 @@ from runbook.kubewait import wait_nodes_ready, wait_rollout
 from runbook.rundir import RunFolder, read_json, utc_now, write_json
 from runbook.services import Service, get
 from runbook.targets.base import Outcome, Target
+from runbook.targets.local import ensure_port_free
 from runbook.tools import Toolbox, check_tools
 from runbook.waiting import wait_for
 
@@ -230,6 +231,9 @@ class KindTarget(ClusterTarget):
             os.chmod(self.kubeconfig_path(), 0o600)
             action = "reused the existing"
         else:
+            if not self.uses_port_forward():
+                # The port mapping binds the host port when the node container starts; say so before that fails.
+                ensure_port_free(self.config.ingress_host, self.config.ingress_port)
             # No --wait: it covers the control plane only and exits 0 on timeout. Nodes are awaited below.
             self.kind("create", "cluster", "--name", name, "--config", str(config_path),
                       "--kubeconfig", self.kubeconfig_path(), timeout=900)
