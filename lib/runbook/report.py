@@ -111,7 +111,7 @@ def render_summary(
         "Times in ms, from successful requests only; RPS counts every request.",
     ]
     if result["target"] != "local":
-        lines += ["Locust runs on the same machine as the cluster and shares its CPUs: compare these numbers "
+        lines += ["", "Locust runs on the same machine as the cluster and shares its CPUs: compare these numbers "
                   "between runs of this runbook, not with production."]
     failed = {name: s for name, s in result["services"].items() if s["failures"]}
     if failed:
