@@ -233,3 +233,15 @@ def test_an_interrupted_run_still_tears_down(tmp_path, port, signum):
     record = json.loads((run / "run.json").read_text())
     assert record["status"] == "interrupted" and record["stages"]["load_test"]["status"] == "interrupted"
     assert record["stages"]["teardown"]["status"] == "passed"
+
+
+def test_a_later_invocation_keeps_the_runs_target(tmp_path, port):
+    run = tmp_path / "run"
+    done = run_cli("run", "--target", "local", "--stages", "provision", "--keep-cluster", "--output-dir", str(run),
+                   "--ingress-port", str(port))
+    assert done.returncode == 0, done.stdout + done.stderr
+    pid = json.loads((run / "target" / "local.json").read_text())["pid"]
+    done = run_cli("run", "--stages", "teardown", "--output-dir", str(run), "--ingress-port", str(port))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"target: local (the run in {run} used target local)" in done.stdout
+    assert not is_our_process(pid)
