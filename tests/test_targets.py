@@ -19,14 +19,17 @@ def test_an_explicit_target_is_taken_as_asked(monkeypatch):
     assert choose_target("kubeconfig") == ("kubeconfig", "--target kubeconfig was asked for")
 
 
-def test_auto_without_kind_is_local(monkeypatch):
+def test_auto_without_kind_is_local(monkeypatch, tmp_path):
     monkeypatch.setattr(targets.shutil, "which", fake_which({"docker"}))
+    monkeypatch.setattr("runbook.tools.shutil.which", fake_which({"docker"}))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     name, why = choose_target("auto")
     assert name == "local" and "kind is not on PATH" in why
 
 
 def test_auto_with_a_silent_docker_is_local_and_says_why(monkeypatch):
     monkeypatch.setattr(targets.shutil, "which", fake_which({"docker", "kind"}))
+    monkeypatch.setattr("runbook.tools.shutil.which", fake_which({"docker", "kind"}))
 
     def no_daemon(argv, **_kwargs):
         raise CommandError(list(argv), 1, "Cannot connect to the Docker daemon at unix:///var/run/docker.sock")
@@ -38,6 +41,7 @@ def test_auto_with_a_silent_docker_is_local_and_says_why(monkeypatch):
 
 def test_auto_with_docker_and_kind_is_kind(monkeypatch):
     monkeypatch.setattr(targets.shutil, "which", fake_which({"docker", "kind"}))
+    monkeypatch.setattr("runbook.tools.shutil.which", fake_which({"docker", "kind"}))
     calls = []
     monkeypatch.setattr(commands, "run", lambda argv, **kw: calls.append((argv, kw["timeout"])) or commands.Result(argv, 0, "28.2.2", ""))
     assert choose_target("auto") == ("kind", "Docker answers and kind is on PATH")
@@ -58,3 +62,15 @@ def test_a_cluster_target_without_its_tools_is_refused_before_anything_starts(tm
     with pytest.raises(ToolError, match="the kind target cannot start"):
         make_target(config, RunFolder(config.run_path))
     assert not (tmp_path / "run").exists()
+
+
+def test_auto_finds_kind_installed_by_the_runbook(monkeypatch, tmp_path):
+    cache = tmp_path / "runbook" / "bin"
+    cache.mkdir(parents=True)
+    (cache / "kind").write_text("#!/bin/sh\n")
+    (cache / "kind").chmod(0o755)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(targets.shutil, "which", fake_which({"docker"}))
+    monkeypatch.setattr("runbook.tools.shutil.which", fake_which({"docker"}))
+    monkeypatch.setattr(commands, "run", lambda argv, **kw: commands.Result(argv, 0, "28.2.2", ""))
+    assert choose_target("auto")[0] == "kind"

@@ -11,6 +11,7 @@ from runbook.rundir import RunFolder
 from runbook.services import load_services
 from runbook.targets.base import Outcome, Target
 from runbook.targets.local import LocalTarget
+from runbook.tools import find
 
 __all__ = ["Outcome", "Target", "choose_target", "describe", "make_target"]
 
@@ -29,7 +30,7 @@ def choose_target(requested: str) -> tuple[str, str]:
     """Resolve 'auto' to a concrete target; returns (target, why)."""
     if requested != "auto":
         return requested, f"--target {requested} was asked for"
-    if not shutil.which("kind"):
+    if not find("kind"):
         return "local", "kind is not on PATH, so the runbook stands the services up locally"
     if not shutil.which("docker"):
         return "local", "docker is not on PATH, so the runbook stands the services up locally"
