@@ -112,18 +112,6 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_BAD_INPUT
 
 
-def choose_target_for_run(config: RunConfig) -> tuple[str, str]:
-    """--target auto on an existing run folder (a later teardown, say) means the target that run used."""
-    from runbook.rundir import RunFolder
-    from runbook.targets import choose_target
-
-    if config.target == "auto" and config.run_path.is_dir():
-        recorded = (RunFolder(config.run_path).read_run().get("target") or {}).get("name")
-        if recorded in ("local", "kind", "kubeconfig"):
-            return recorded, f"the run in {config.run_path} used target {recorded}"
-    return choose_target(config.target)
-
-
 def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -164,6 +152,8 @@ def run_command(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    from runbook.targets import choose_target_for_run
+
     target, why = choose_target_for_run(config)
     print(f"target: {target} ({why})", flush=True)
     try:

@@ -19,7 +19,7 @@ from runbook.config import RunConfig, project_root
 from runbook.errors import CommandError, RunbookError
 from runbook.rundir import RunFolder, utc_now, write_json
 from runbook.services import answers, get
-from runbook.targets import Outcome, Target, choose_target, make_target
+from runbook.targets import Outcome, Target, choose_target_for_run, make_target
 from runbook.waiting import wait_for
 
 if TYPE_CHECKING:  # the heavy modules load only in the stages that use them
@@ -35,7 +35,7 @@ VERIFY_FILE = "verify.json"
 def target_for(config: RunConfig) -> Target:
     """The run's target, with 'auto' resolved the same way the CLI does."""
     if config.target == "auto":
-        name, why = choose_target("auto")
+        name, why = choose_target_for_run(config)
         log.info("target auto -> %s: %s", name, why)
         config = config.replace(target=name)
     return make_target(config, RunFolder(config.run_path).create())

@@ -13,7 +13,7 @@ from runbook.targets.base import Outcome, Target
 from runbook.targets.local import LocalTarget
 from runbook.tools import find
 
-__all__ = ["Outcome", "Target", "choose_target", "describe", "make_target"]
+__all__ = ["Outcome", "Target", "choose_target", "choose_target_for_run", "describe", "make_target"]
 
 DESCRIPTIONS = {
     "local": LocalTarget.description,
@@ -40,6 +40,15 @@ def choose_target(requested: str) -> tuple[str, str]:
         last = (exc.stderr_tail.splitlines() or ["no output"])[-1]
         return "local", f"Docker does not answer ({last}), so the runbook stands the services up locally"
     return "kind", "Docker answers and kind is on PATH"
+
+
+def choose_target_for_run(config: RunConfig) -> tuple[str, str]:
+    """Like choose_target, but 'auto' on an existing run folder (a later teardown, say) means that run's target."""
+    if config.target == "auto" and (config.run_path / "run.json").is_file():
+        recorded = (RunFolder(config.run_path).read_run().get("target") or {}).get("name")
+        if recorded in ("local", "kind", "kubeconfig"):
+            return recorded, f"the run in {config.run_path} used target {recorded}"
+    return choose_target(config.target)
 
 
 def make_target(config: RunConfig, folder: RunFolder) -> Target:
