@@ -63,7 +63,13 @@ def run(
 class Background:
     """A long-running command (a port-forward) with its output in a log file."""
 
-    def __init__(self, argv: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+        base_env: Mapping[str, str] | None = None,
+    ) -> None:
         self.argv = [str(part) for part in argv]
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,10 +78,15 @@ class Background:
             try:
                 self.process = subprocess.Popen(
                     self.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    env={**os.environ, **(env or {})}, start_new_session=True,
+                    env={**(os.environ if base_env is None else base_env), **(env or {})},
+                    start_new_session=True,  # its own session: it outlives a kernel and ignores its signals
                 )
             except FileNotFoundError:
                 raise CommandError(self.argv, 127, f"{self.argv[0]}: not found on PATH") from None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
     def poll(self) -> int | None:
         return self.process.poll()
@@ -93,6 +104,15 @@ class Background:
                 self.process.wait(timeout=timeout)
 
 
-def start(argv: Sequence[str], *, log_path: Path, env: Mapping[str, str] | None = None) -> Background:
-    """Start argv in the background; the caller stops it (see Background.stop)."""
-    return Background(argv, log_path, env)
+def start(
+    argv: Sequence[str],
+    *,
+    log_path: Path,
+    env: Mapping[str, str] | None = None,
+    base_env: Mapping[str, str] | None = None,
+) -> Background:
+    """Start argv in the background with its output in log_path; the caller stops it (Background.stop).
+
+    env is added to base_env (os.environ unless given).
+    """
+    return Background(argv, log_path, env, base_env)

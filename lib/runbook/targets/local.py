@@ -11,11 +11,11 @@ import logging
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from runbook import commands
 from runbook import services as svc
 from runbook.config import environment_without_secrets
 from runbook.errors import RunbookError, WaitTimeout
@@ -55,14 +55,8 @@ class LocalTarget(Target):
         ensure_port_free(host, port)
         routes = [f"--route={s.host}={s.expect}" for s in self.services]
         argv = [sys.executable, "-m", MARKER, f"--listen={host}:{port}", *routes]
-        self.folder.target.mkdir(parents=True, exist_ok=True)
-        env = environment_without_secrets()
-        with open(self.log_path, "ab") as out:
-            # Its own session: it must outlive this stage's kernel and ignore its signals.
-            process = subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, env=env, cwd=self.folder.path,
-            )
+        # Its own session (commands.start): it must outlive this stage's kernel and ignore its signals.
+        process = commands.start(argv, log_path=self.log_path, base_env=environment_without_secrets())
         state = {"pid": process.pid, "argv": argv, "host": host, "port": port, "started": utc_now()}
         write_json(self.state_path, state)
         try:
@@ -84,7 +78,7 @@ class LocalTarget(Target):
         details.append(f"pid {process.pid}, log {self.log_path}")
         return Outcome("provision", True, f"local ingress listening on {host}:{port}", details)
 
-    def _health(self, process: subprocess.Popen[bytes]) -> tuple[bool, str, None]:
+    def _health(self, process: commands.Background) -> tuple[bool, str, None]:
         code = process.poll()
         if code is not None:
             raise RunbookError(f"exited with code {code}")
