@@ -254,7 +254,7 @@ def test_a_forward_that_cannot_start_says_why(tmp_path, port):
             pass
 
 
-def kubeconfig_target(tmp_path, recorder, fake, **params):
+def kubeconfig_target(tmp_path, recorder, **params):
     config = RunConfig.from_parameters(target="kubeconfig", run_dir=str(tmp_path / "run-42"), **params)
     folder = RunFolder(config.run_path).create()
     return KubeconfigTarget(config, folder, load_services(config.services), tools=toolbox(), runner=recorder)
@@ -265,7 +265,7 @@ def test_kubeconfig_target_creates_and_removes_its_namespace(tmp_path, monkeypat
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     recorder = Recorder().on(KUBECTL, "--kubeconfig", str(kubeconfig), "--context", "staging", "version",
                              result=json.dumps({"serverVersion": {"gitVersion": "v1.34.2"}}))
-    target = kubeconfig_target(tmp_path, recorder, None, context="staging")
+    target = kubeconfig_target(tmp_path, recorder, context="staging")
     outcome = target.provision()
     prefix = [KUBECTL, "--kubeconfig", str(kubeconfig), "--context", "staging"]
     assert [c for c, _ in recorder.calls] == [
@@ -288,7 +288,7 @@ def test_kubeconfig_target_creates_and_removes_its_namespace(tmp_path, monkeypat
 def test_kubeconfig_target_keeps_a_namespace_it_did_not_create(tmp_path, monkeypatch):
     monkeypatch.delenv("KUBECONFIG", raising=False)
     recorder = Recorder().on(KUBECTL, "get", "namespace", result="namespace/team-a\n")
-    target = kubeconfig_target(tmp_path, recorder, None, namespace="team-a")
+    target = kubeconfig_target(tmp_path, recorder, namespace="team-a")
     target.provision()
     assert not recorder.find("create")
     assert [c for c, _ in recorder.calls][0] == [KUBECTL, "version", "-o", "json"]  # current context, default kubeconfig
@@ -300,7 +300,7 @@ def test_kubeconfig_target_keeps_a_namespace_it_did_not_create(tmp_path, monkeyp
 def test_kubeconfig_target_confines_traefik_to_the_run_namespace(tmp_path, monkeypatch, port):
     monkeypatch.delenv("KUBECONFIG", raising=False)
     recorder = Recorder()
-    target = kubeconfig_target(tmp_path, recorder, None, ingress_port=port)
+    target = kubeconfig_target(tmp_path, recorder, ingress_port=port)
     starter, started = stand_in_forward(port)
     target.kube.starter = starter
     target.install_ingress()

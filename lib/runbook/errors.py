@@ -29,7 +29,7 @@ class CommandError(RunbookError):
     ) -> None:
         self.argv = list(argv)
         self.returncode = returncode
-        self.stderr_tail = _tail(stderr)
+        self.stderr_tail = tail(stderr)
         self.timeout = timeout
         shown = " ".join(self.argv)
         if returncode is None:
@@ -66,5 +66,6 @@ class StageFailed(RunbookError):
         super().__init__(f"stage {stage} failed: {error}")
 
 
-def _tail(text: str, lines: int = 20) -> str:
+def tail(text: str, lines: int = 20) -> str:
+    """The last lines of a command's output, for an error message."""
     return "\n".join(text.strip().splitlines()[-lines:])

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from runbook import commands
 from runbook.config import RunConfig, environment_without_secrets, format_duration, project_root
-from runbook.errors import CommandError, RunbookError, TargetNotReady, TargetUnreachable
+from runbook.errors import CommandError, RunbookError, TargetNotReady, TargetUnreachable, tail
 from runbook.rundir import utc_now, write_json
 from runbook.services import Service, answers, get
 
@@ -164,7 +164,7 @@ def run_load_test(config: RunConfig, services: list[Service], out: Path, host: s
     if exceptions:
         raise LoadTestError("the locustfile raised during the run:\n" + "\n".join(exceptions))
     if result.returncode not in (0, 1):
-        raise LoadTestError(f"locust exited with code {result.returncode}:\n{_tail(result.stderr or result.stdout)}")
+        raise LoadTestError(f"locust exited with code {result.returncode}:\n{tail(result.stderr or result.stdout)}")
     if not request_log.is_file():
         raise LoadTestError(f"locust wrote no request log; see {out / 'locust.log'}")
     requests, failures = _count(request_log)
@@ -207,6 +207,3 @@ def _count(request_log: Path) -> tuple[int, int]:
             failures += row["ok"] != "1"
     return requests, failures
 
-
-def _tail(text: str, lines: int = 20) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])

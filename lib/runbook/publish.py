@@ -367,6 +367,7 @@ def publish_run(config: RunConfig, folder: RunFolder, env: Mapping[str, str] = o
     pull_ref = resolve_pull_request(ctx, config, folder.read_run())
     gh = _github(ctx)
     number = pull_ref.number
+    action = "reading the repository"
     try:
         repo = gh.get_repo(ctx.repository)
         action = f"reading pull request #{number}"
@@ -399,7 +400,7 @@ def publish_run(config: RunConfig, folder: RunFolder, env: Mapping[str, str] = o
         action = f"commenting on pull request #{number}"
         how, comment = upsert_comment(repo.get_issue(number), body, comment_authors(gh))
     except GithubException as exc:
-        raise explain(exc, action if "action" in locals() else "reading the repository", ctx, number) from None
+        raise explain(exc, action, ctx, number) from None
     url = getattr(comment, "html_url", "")
     details = [f"comment: {url}"]
     details.append(f"charts: commit {sha} on branch {config.assets_branch}" if sha else "no charts: the run stopped before its report")
