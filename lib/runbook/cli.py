@@ -144,7 +144,10 @@ def tools_command(args: argparse.Namespace) -> int:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    from runbook.pipeline import Pipeline
+    from runbook.rundir import RunFolder
     from runbook.services import load_services
+    from runbook.targets import choose_target_for_run, make_target
 
     try:
         config = config_from_args(args)
@@ -152,22 +155,15 @@ def run_command(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    from runbook.targets import choose_target_for_run
-
     target, why = choose_target_for_run(config)
     print(f"target: {target} ({why})", flush=True)
     try:
         config = config.replace(target=target)
-        from runbook.rundir import RunFolder
-        from runbook.targets import make_target
-
         # Builds the target without starting anything: a cluster target checks its tools here.
         make_target(config, RunFolder(config.run_path))
     except (ConfigError, ToolError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    from runbook.pipeline import Pipeline
-
     # A cancelled CI job gets SIGTERM: handle it like Ctrl-C, so that teardown still runs.
     signal.signal(signal.SIGTERM, _interrupt)
 
