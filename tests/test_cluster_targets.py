@@ -129,8 +129,8 @@ def test_provision_reuses_an_existing_cluster(tmp_path, fake_api):
     assert oct(Path(target.kubeconfig_path()).stat().st_mode & 0o777) == "0o600"
 
 
-@pytest.mark.parametrize(("helm_major", "rollback"), [(4, "--rollback-on-failure"), (3, "--atomic")])
-def test_ingress_installs_the_pinned_chart_and_waits_until_traefik_serves(tmp_path, ingress, helm_major, rollback):
+@pytest.mark.parametrize(("helm_major", "wait"), [(4, "--wait=legacy"), (3, "--wait")])
+def test_ingress_installs_the_pinned_chart_and_waits_until_traefik_serves(tmp_path, ingress, helm_major, wait):
     # The local ingress answers 404 for a host it does not route, as Traefik does once it serves.
     recorder = Recorder()
     target = kind_target(tmp_path, recorder, port=ingress, helm_major=helm_major)
@@ -139,9 +139,12 @@ def test_ingress_installs_the_pinned_chart_and_waits_until_traefik_serves(tmp_pa
     assert argv == [HELM, "upgrade", "--install", "traefik", "traefik", "--namespace", "traefik", "--create-namespace",
                     "--values", str(ROOT / "k8s" / "traefik" / "values.yaml"),
                     "--repo", "https://traefik.github.io/charts", "--version", "41.3.0",
-                    "--wait", "--timeout", "300s", rollback,
+                    wait, "--timeout", "300s",
                     "--kubeconfig", str(tmp_path / "run" / "target" / "kubeconfig"), "--kube-context", "kind-runbook"]
     assert timeout > 300
+    # Helm 4's default watcher can hold a ready Deployment "InProgress" (helm/helm#31824), and a rollback
+    # flag uninstalls a failed first install with the evidence of why it failed.
+    assert not {"--atomic", "--rollback-on-failure"} & set(argv)
     assert "serving" in outcome.summary and "HTTP 404" in outcome.details[1]
 
 
@@ -154,7 +157,7 @@ def test_deploy_installs_each_service_then_confirms_rollouts_and_runs_helm_test(
     chart = str(ROOT / "k8s" / "charts" / "echo")
     assert cmds[0].startswith(f"{KUBECTL} --kubeconfig") and "get crd ingressroutes.traefik.io" in cmds[0]
     assert cmds[1].startswith(f"{HELM} upgrade --install foo {chart} --namespace runbook --create-namespace --values "
-                              f"{ROOT / 'k8s' / 'deployment' / 'foo' / 'values.yaml'} --wait --timeout 300s --rollback-on-failure")
+                              f"{ROOT / 'k8s' / 'deployment' / 'foo' / 'values.yaml'} --wait=legacy --timeout 300s --kubeconfig")
     assert cmds[2].startswith(f"{HELM} upgrade --install bar {chart}")
     assert cmds[3].startswith(f"{HELM} test foo --namespace runbook --timeout 120s")
     assert cmds[4].startswith(f"{HELM} test bar --namespace runbook")
@@ -193,7 +196,9 @@ def test_a_failing_command_writes_diagnostics_and_teardown_deletes_the_cluster(t
         assert (diagnostics / name).is_file(), name
     assert not (diagnostics / "describe-kube-system-fine.txt").exists()
     assert recorder.find("export", "logs", str(diagnostics / "kind-logs"))
-    assert recorder.find("get", "events", "--all-namespaces", "--sort-by=.lastTimestamp")
+    # By creation time: events.k8s.io events (FailedScheduling) have no lastTimestamp and would sort first.
+    assert recorder.find("get", "events", "--all-namespaces", "--sort-by=.metadata.creationTimestamp")
+    assert not [c for c in recorder.commands() if "lastTimestamp" in c]
     outcome = target.teardown()
     assert recorder.calls[-1] == ([KIND, "delete", "cluster", "--name", "runbook"], 300)
     assert "deleted kind cluster runbook" in outcome.summary
@@ -263,11 +268,11 @@ def kubeconfig_target(tmp_path, recorder, **params):
 def test_kubeconfig_target_creates_and_removes_its_namespace(tmp_path, monkeypatch):
     kubeconfig = tmp_path / "kubeconfig"
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
-    recorder = Recorder().on(KUBECTL, "--kubeconfig", str(kubeconfig), "--context", "staging", "version",
+    recorder = Recorder().on(KUBECTL, "--context", "staging", "version",
                              result=json.dumps({"serverVersion": {"gitVersion": "v1.34.2"}}))
     target = kubeconfig_target(tmp_path, recorder, context="staging")
     outcome = target.provision()
-    prefix = [KUBECTL, "--kubeconfig", str(kubeconfig), "--context", "staging"]
+    prefix = [KUBECTL, "--context", "staging"]  # kubectl reads $KUBECONFIG itself
     assert [c for c, _ in recorder.calls] == [
         prefix + ["version", "-o", "json"],
         prefix + ["get", "namespace", "runbook-run-42", "--ignore-not-found", "-o", "name"],
@@ -332,3 +337,40 @@ def test_a_taken_ingress_port_is_reported_before_kind_creates_anything(tmp_path)
         with pytest.raises(RunbookError, match=f"127.0.0.1:{port} is already in use.*--ingress-port"):
             kind_target(tmp_path, recorder, port=port).provision()
     assert not recorder.find("create")
+
+
+def test_a_failed_install_is_left_for_diagnostics_and_removed_by_teardown(tmp_path, monkeypatch):
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    failure = CommandError([HELM, "upgrade"], 1, "Error: UPGRADE FAILED: resource Deployment/foo not ready")
+    recorder = Recorder().on(HELM, "upgrade", "--install", "foo", result=failure)
+    recorder.on(KUBECTL, "get", "crd", result="customresourcedefinition.apiextensions.k8s.io/ingressroutes.traefik.io\n")
+    recorder.on(KUBECTL, "get", "namespace", result="")
+    target = kubeconfig_target(tmp_path, recorder)
+    target.provision()
+    with pytest.raises(CommandError, match="not ready"):
+        with stages._diagnosed(target):
+            target.deploy()
+    # Nothing between the failed install and the diagnostics removed the release.
+    assert not recorder.find("uninstall") and not recorder.find("rollback")
+    assert recorder.find(HELM, "list", "--all-namespaces") and recorder.find("describe", "nodes")
+    diagnostics = tmp_path / "run-42" / "diagnostics"
+    assert (diagnostics / "helm-releases.txt").is_file() and (diagnostics / "all-runbook-run-42.txt").is_file()
+    before = len(recorder.calls)
+    target.teardown()
+    removed = [" ".join(argv) for argv, _ in recorder.calls[before:]]
+    assert removed[0].startswith(f"{HELM} uninstall foo --namespace runbook-run-42")
+    assert any(c.startswith(f"{KUBECTL} delete namespace runbook-run-42") for c in removed)
+
+
+def test_a_kubeconfig_list_is_left_to_the_tools(tmp_path, monkeypatch, fake_api):
+    fake_api.write_kubeconfig(tmp_path / "b.yaml")
+    monkeypatch.setenv("KUBECONFIG", f"{tmp_path / 'a.yaml'}:{tmp_path / 'b.yaml'}")
+    recorder = Recorder().on(KUBECTL, "get", "crd", result="customresourcedefinition.apiextensions.k8s.io/ingressroutes.traefik.io\n")
+    target = kubeconfig_target(tmp_path, recorder)
+    fake_api.deployments[(target.namespace, "foo")] = [deployment("foo", target.namespace)]
+    fake_api.deployments[(target.namespace, "bar")] = [deployment("bar", target.namespace)]
+    target.provision()
+    target.deploy()  # the rollout waits read the same list through the kubernetes client
+    target.teardown()
+    assert recorder.calls and all("--kubeconfig" not in argv for argv, _ in recorder.calls)
+    assert any(f"/namespaces/{target.namespace}/deployments/foo" in r for r in fake_api.requests)

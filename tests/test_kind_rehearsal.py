@@ -42,7 +42,8 @@ def test_the_kind_path_runs_every_stage_in_order(tmp_path, rehearsal):
     helm = [c for c in commands_of(state, "helm") if not c.startswith("version")]
     assert [c.split()[2] for c in helm if c.startswith("upgrade")] == ["traefik", "foo", "bar"]
     assert [c.split()[1] for c in helm if c.startswith("test")] == ["foo", "bar"]
-    assert all("--rollback-on-failure" in c for c in helm if c.startswith("upgrade"))
+    upgrades = [c.split() for c in helm if c.startswith("upgrade")]
+    assert all("--wait=legacy" in c and "--rollback-on-failure" not in c and "--atomic" not in c for c in upgrades)
     rendered = (state / "kind-config.yaml").read_text()
     assert f"hostPort: {port}" in rendered and "containerPort: 30080" in rendered
     result = json.loads((run / "report" / "result.json").read_text())
@@ -63,7 +64,11 @@ def test_a_failed_deploy_leaves_diagnostics_and_deletes_the_cluster(tmp_path, re
     for name in ("nodes.txt", "pods.txt", "events.txt", "helm-releases.txt", "deploy-error.txt"):
         assert (run / "diagnostics" / name).is_file(), name
     assert (run / "diagnostics" / "kind-logs" / "kind-version.txt").is_file()
-    assert commands_of(state, "kind")[-1] == "delete cluster --name runbook"
+    kind = commands_of(state, "kind")
+    assert kind[-1] == "delete cluster --name runbook"
+    # The failed release stays for the diagnostics (no rollback, no uninstall); the cluster's deletion removes it.
+    assert kind.index(next(c for c in kind if c.startswith("export logs"))) < len(kind) - 1
+    assert not [c for c in commands_of(state, "helm") if c.startswith(("uninstall", "rollback"))]
     record = json.loads((run / "run.json").read_text())
     assert record["stages"]["deploy"]["status"] == "failed" and record["stages"]["teardown"]["status"] == "passed"
     assert (run / "notebooks" / "03_deploy.ipynb").is_file()

@@ -9,7 +9,8 @@ from conftest import run_cli
 from runbook import stages
 from runbook.config import RunConfig
 from runbook.errors import RunbookError
-from runbook.publish import MARKER, BODY_LIMIT, NotPublished, PublishError, comment_body, publish_run
+from runbook.errors import NotPublished, PublishError
+from runbook.publish import MARKER, BODY_LIMIT, comment_body, publish_run
 from runbook.report import build_report
 from runbook.rundir import RunFolder
 from support.fake_github import FakeGitHub
@@ -174,16 +175,36 @@ def test_the_stage_passes_without_a_token_unless_publishing_is_required(run, mon
         stages.publish(config(run, require_publish=True))
 
 
-def test_run_data_is_escaped_and_checked(run, github, tmp_path):
+#: Texts that would render in a bot's comment: HTML, a mention, a link, an image, a bare URL, a cross-reference.
+HOSTILE = "<img src=x> @everyone [click](https://evil.example/a) ![i](https://evil.example/i.png) " \
+          "https://evil.example/bare other/repo#123 `tick` | pipe"
+PAYLOADS = ("evil.example", "@everyone", "other/repo#123", "src=x", "click", "tick")
+
+
+def rendered_outside_code(body):
+    """What GitHub's renderer (cmark-gfm, raw HTML let through) shows outside code spans."""
+    import cmarkgfm
+    from cmarkgfm.cmark import Options
+
+    html = cmarkgfm.github_flavored_markdown_to_html(body, options=Options.CMARK_OPT_UNSAFE)
+    assert "<code>" in html
+    return re.sub(r"<code>.*?</code>", "", html, flags=re.S)
+
+
+def test_run_data_renders_inert_and_is_checked(run, github, tmp_path):
     result = json.loads((run.report / "result.json").read_text())
     result["services"]["foo"]["failures"] = 1
-    result["services"]["foo"]["errors"] = {"<img src=x> @everyone | `rm`": 1}
+    result["services"]["foo"]["errors"] = {HOSTILE: 1}
+    result["config"]["endpoint"] = "http://127.0.0.1:8080 see https://evil.example/bare"
     result["target_description"] = "<script>evil</script>"
     (run.report / "result.json").write_text(json.dumps(result))
     publish_run(config(run), run, env_for(github, tmp_path))
     body = github.comments[0]["body"]
-    assert "<img src=x>" not in body and "&lt;img src=x&gt; @\u200beveryone / 'rm'" in body
+    outside = rendered_outside_code(body)
+    assert not [p for p in PAYLOADS if p in outside]
     assert "<script>" not in body and "kind: an ephemeral" in body
+    # The text itself is all there, inside one code span per cell, the table intact.
+    assert "`` <img src=x> @everyone [click](https://evil.example/a)" in body and "\\| pipe ``" in body
     result["services"]["foo"]["p50_ms"] = "fast"
     (run.report / "result.json").write_text(json.dumps(result))
     with pytest.raises(PublishError, match="services.foo.p50_ms is not a number"):
@@ -226,12 +247,13 @@ def test_the_publish_notebook_end_to_end_leaves_no_trace_of_the_token(run, githu
 def test_a_run_that_stopped_before_its_report_gets_a_comment_that_says_where(run, github, tmp_path):
     (run.report / "result.json").unlink()
     run.write_run({"stages": {"provision": {"status": "passed"},
-                              "deploy": {"status": "failed", "error": "WaitTimeout: gave up waiting for deployment runbook/foo <b>"},
+                              "deploy": {"status": "failed", "error": "WaitTimeout: gave up waiting for deployment runbook/foo " + HOSTILE},
                               "verify": {"status": "skipped"}}})
     outcome = publish_run(config(run), run, env_for(github, tmp_path))
     body = github.comments[0]["body"]
     assert body.startswith(MARKER) and "Runbook failed" in body and "The **deploy** stage failed" in body
-    assert "gave up waiting for deployment runbook/foo &lt;b&gt;" in body
+    assert "gave up waiting for deployment runbook/foo <img src=x>" in body
+    assert not [p for p in PAYLOADS if p in rendered_outside_code(body)]
     assert github.refs == {} and "no charts" in outcome.details[1]
 
 
@@ -241,3 +263,69 @@ def test_results_of_a_superseded_commit_are_not_published(run, github, tmp_path)
     outcome = publish_run(config(run), run, env_for(github, tmp_path, event, GITHUB_EVENT_NAME="workflow_run"))
     assert not outcome.applies and f"has moved on to {HEAD}" in outcome.summary
     assert github.comments == [] and github.refs == {}
+
+
+def failed_run_event(pull_requests, head_repo="octo/app", head=HEAD, branch="feature"):
+    return {"workflow_run": {"id": 9100, "event": "pull_request", "conclusion": "failure", "head_sha": head,
+                             "head_branch": branch, "pull_requests": pull_requests,
+                             "html_url": "https://github.invalid/octo/app/actions/runs/9100",
+                             "head_repository": {"full_name": head_repo}}}
+
+
+@pytest.mark.parametrize("fork", [False, True])
+def test_a_runbook_run_that_failed_before_its_upload_still_gets_a_comment(github, tmp_path, fork):
+    github.pulls.clear()
+    github.add_pull(7, HEAD, fork=fork)
+    github.add_pull(3, "d" * 40, fork=not fork)  # another pull request, from another head: never chosen
+    github.jobs[9100] = [{"name": "Runbook on kind", "conclusion": "failure",
+                          "steps": [{"name": "Check out", "conclusion": "success"},
+                                    {"name": "Install the runbook", "conclusion": "failure"},
+                                    {"name": "Run the runbook", "conclusion": "skipped"}]}]
+    # A fork's pull request is not listed in the event: it is found from the head repository and branch.
+    event = failed_run_event([] if fork else [{"number": 7}], "someone-else/app" if fork else "octo/app")
+    empty = tmp_path / "no-artifact"  # what the publish workflow has when the download found nothing
+    env = env_for(github, tmp_path, event, GITHUB_EVENT_NAME="workflow_run", GITHUB_RUN_ID="1")
+    done = run_cli("run", "--target", "local", "--stages", "publish", "--output-dir", str(empty), "--require-publish", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (comment,) = github.comments
+    body = comment["body"]
+    assert comment["issue"] == 7 and body.startswith(MARKER) and "Runbook failed" in body
+    assert "before it produced any results" in body and "step ` Install the runbook ` failed" in body
+    assert "(https://github.invalid/octo/app/actions/runs/9100)" in body and "artifact" not in body
+    assert github.refs == {}
+
+
+def test_a_forks_newer_push_is_skipped_not_failed(run, github, tmp_path):
+    github.pulls.clear()
+    github.add_pull(7, HEAD, fork=True)
+    run.write_run({**run.read_run(), "github": {"pr": 7}})
+    event = failed_run_event([], "someone-else/app", head="b" * 40)
+    outcome = publish_run(config(run, require_publish=True), run,
+                          env_for(github, tmp_path, event, GITHUB_EVENT_NAME="workflow_run"))
+    assert not outcome.applies and f"has moved on to {HEAD}" in outcome.summary
+    assert github.comments == [] and github.refs == {}
+
+
+def test_of_two_pull_requests_from_one_branch_the_run_s_own_is_chosen(run, github, tmp_path):
+    github.add_pull(8, HEAD)
+    run.write_run({**run.read_run(), "github": {"pr": 7}})
+    event = {"workflow_run": {"id": 9003, "event": "pull_request", "head_sha": HEAD,
+                              "pull_requests": [{"number": 8}, {"number": 7}]}}
+    publish_run(config(run), run, env_for(github, tmp_path, event, GITHUB_EVENT_NAME="workflow_run"))
+    assert [c["issue"] for c in github.comments] == [7]
+    run.write_run({**run.read_run(), "github": {"pr": 99}})  # not listed: the event's first
+    publish_run(config(run), run, env_for(github, tmp_path, event, GITHUB_EVENT_NAME="workflow_run"))
+    assert sorted(c["issue"] for c in github.comments) == [7, 8]
+
+
+def test_the_comment_is_found_past_the_first_page_and_no_issue_is_read(run, github, tmp_path):
+    for i in range(40):
+        github.add_comment(7, f"review note {i}", "a-reviewer")
+    github.add_comment(7, "Deployed to preview", "github-actions[bot]", "Bot")  # same bot, no marker
+    publish_run(config(run), run, env_for(github, tmp_path))
+    publish_run(config(run), run, env_for(github, tmp_path))
+    ours = [c for c in github.comments if MARKER in c["body"]]
+    assert len(ours) == 1 and ours[0]["edits"] == 1
+    assert [c["body"] for c in github.comments if c["login"] == "github-actions[bot]"][0] == "Deployed to preview"
+    assert any("page=2" in path for _, path, _ in github.requests)
+    assert not [path for method, path, _ in github.requests if method == "GET" and re.fullmatch(r".*/issues/\d+", path)]

@@ -73,7 +73,7 @@ def test_report_files(mixed):
     assert summary == report.summary_md
     assert "failed ❌" in summary and "local: a stand-in" in summary
     assert "| `foo` | 100 | 0 |" in summary and "| `bar` | 55 | 5 |" in summary
-    assert "| `bar` | 5 | ReadTimeout: read timed out |" in summary
+    assert "| `bar` | 5 | ` ReadTimeout: read timed out ` |" in summary
     assert "![Requests per second](throughput.png)" in summary
     for path in report.charts.values():
         pixels = imread(path)

@@ -77,6 +77,8 @@ def test_the_runbook_workflow_has_no_write_access_and_always_keeps_its_results()
     upload = by_name["Upload the run folder"]
     assert upload["if"] == "${{ !cancelled() }}" and upload["with"]["name"] == "runbook-results"
     assert "!outputs/ci/target/kubeconfig" in upload["with"]["path"]
+    uploads = [s for s in steps(doc) if s.get("uses", "").startswith("actions/upload-artifact@")]
+    assert uploads and all(s["with"]["overwrite"] is True for s in uploads)  # a re-run meets its own artifact
     assert by_name["Job summary"]["if"] == "${{ !cancelled() }}" and "GITHUB_STEP_SUMMARY" in by_name["Job summary"]["run"]
     assert by_name["Diagnostics"]["if"] == "failure()" and "diagnostics" in by_name["Diagnostics"]["run"]
     assert "GITHUB_TOKEN" not in (ROOT / ".github" / "workflows" / "runbook.yml").read_text()
@@ -108,3 +110,25 @@ def test_the_publish_workflow_runs_default_branch_code_on_data():
     publish = by_name["Publish"]
     assert publish["env"]["GITHUB_TOKEN"] == "${{ github.token }}"
     assert "--stages publish" in publish["run"] and "--require-publish" in publish["run"]
+
+
+def evaluate(expression, **event):
+    """A GitHub Actions `if:` of ==, !=, &&, || and parentheses over github.event.workflow_run.*, in Python."""
+    text = expression.strip().removeprefix("${{").removesuffix("}}")
+    text = text.replace("&&", " and ").replace("||", " or ")
+    text = re.sub(r"github\.event\.workflow_run\.(\w+)", lambda m: repr(event.get(m[1], "")), text)
+    assert re.fullmatch(r"[\s()'\w=!-]*(and|or|[\s()'\w=!-])*", text), text
+    return eval(text, {"__builtins__": {}})  # noqa: S307 (only the literals built above)
+
+
+@pytest.mark.parametrize(("conclusion", "runs"), [
+    ("success", True), ("failure", True), ("timed_out", True),
+    ("action_required", False), ("skipped", False), ("cancelled", False), ("neutral", False), ("stale", False),
+])
+def test_publish_runs_only_when_the_run_can_have_something_to_say(conclusion, runs):
+    (job,) = load("publish.yml")["jobs"].values()
+    assert evaluate(job["if"], event="pull_request", conclusion=conclusion) is runs
+    assert evaluate(job["if"], event="push", conclusion=conclusion) is False
+    download = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/download-artifact@"))
+    # No artifact is expected from a failed run (it may have stopped before its upload); a passed run has one.
+    assert evaluate(download["continue-on-error"], conclusion=conclusion) is (conclusion != "success")

@@ -66,6 +66,14 @@ class StageFailed(RunbookError):
         super().__init__(f"stage {stage} failed: {error}")
 
 
+class PublishError(RunbookError):
+    """Publishing failed; the message says what to change."""
+
+
+class NotPublished(RunbookError):
+    """There was nothing to publish to (no token, no pull request): not an error unless required."""
+
+
 def tail(text: str, lines: int = 20) -> str:
     """The last lines of a command's output, for an error message."""
     return "\n".join(text.strip().splitlines()[-lines:])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import socket
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,9 @@ from runbook.waiting import wait_for
 log = logging.getLogger(__name__)
 
 Runner = Callable[..., commands.Result]
+#: Events written through events.k8s.io (the scheduler's FailedScheduling, for one) have no
+#: lastTimestamp, so sorting by it puts them first; every event has a creation time.
+EVENTS_ORDER = "--sort-by=.metadata.creationTimestamp"
 Starter = Callable[..., commands.Background]
 
 
@@ -61,9 +65,14 @@ class Kube:
             argv += ["--kube-context", self.context]
         return self.runner(argv, timeout=timeout, check=check)
 
-    def rollback_flag(self) -> str:
-        """Undo a failed install or upgrade: --rollback-on-failure in Helm 4, --atomic in Helm 3."""
-        return "--rollback-on-failure" if self.tools.helm_major() >= 4 else "--atomic"
+    def wait_flag(self) -> str:
+        """Helm's wait for the release's resources, with the same meaning in Helm 3 and 4.
+
+        A bare --wait is a boolean in Helm 3 but the kstatus "watcher" in Helm 4, which can
+        report a ready Deployment as InProgress until the timeout (helm/helm#31824). Helm 4's
+        legacy waiter is Helm 3's wait; Helm 3 rejects --wait=legacy.
+        """
+        return "--wait=legacy" if self.tools.helm_major() >= 4 else "--wait"
 
     def helm_upgrade(
         self,
@@ -75,20 +84,26 @@ class Kube:
         timeout_s: int = 300,
         extra: Sequence[str] = (),
     ) -> commands.Result:
-        """helm upgrade --install with wait, timeout and rollback on failure (flags valid in Helm 3 and 4)."""
+        """helm upgrade --install, waiting for the release's resources within timeout_s.
+
+        No --atomic or --rollback-on-failure: on a failed first install they uninstall the
+        release before Helm exits, taking the pods, events and logs that explain the failure
+        with it. The run's cluster or namespace is its own, so there is nothing to roll back
+        to; diagnostics read the failed release, and teardown removes it.
+        """
         args = ["upgrade", "--install", release, chart, "--namespace", namespace, "--create-namespace"]
         for path in values:
             args += ["--values", str(path)]
-        # A bare --wait is a boolean in Helm 3 and the "watcher" strategy in Helm 4.
-        args += [*extra, "--wait", "--timeout", f"{timeout_s}s", self.rollback_flag()]
+        args += [*extra, self.wait_flag(), "--timeout", f"{timeout_s}s"]
         return self.helm(*args, timeout=timeout_s + 60)
 
     def api_client(self) -> Any:
         """A kubernetes ApiClient for the same kubeconfig and context."""
         from kubernetes import config as kube_config
 
+        # The client merges a KUBECONFIG list (a:b) itself, as kubectl does.
         return kube_config.new_client_from_config(
-            config_file=self.kubeconfig or None, context=self.context or None, persist_config=False
+            config_file=self.kubeconfig or os.environ.get("KUBECONFIG") or None, context=self.context or None, persist_config=False
         )
 
     @contextlib.contextmanager
@@ -152,7 +167,7 @@ class Kube:
         save("nodes.txt", lambda: self.kubectl("get", "nodes", "-o", "wide", timeout=30, check=False))
         save("nodes-describe.txt", lambda: self.kubectl("describe", "nodes", timeout=60, check=False))
         save("pods.txt", lambda: self.kubectl("get", "pods", "--all-namespaces", "-o", "wide", timeout=30, check=False))
-        save("events.txt", lambda: self.kubectl("get", "events", "--all-namespaces", "--sort-by=.lastTimestamp", timeout=30, check=False))
+        save("events.txt", lambda: self.kubectl("get", "events", "--all-namespaces", EVENTS_ORDER, timeout=30, check=False))
         save("helm-releases.txt", lambda: self.helm("list", "--all-namespaces", timeout=30, check=False))
         for namespace in namespaces:
             save(f"all-{namespace}.txt", lambda ns=namespace: self.kubectl("get", "all,ingressroutes,hpa,pdb", "--namespace", ns, "-o", "wide", timeout=30, check=False))

@@ -20,7 +20,7 @@ from typing import Any
 from runbook.config import STAGES, RunConfig, parameters_for, project_root
 from runbook.errors import ConfigError, RunbookError, StageFailed
 from runbook.kernels import ENGINE, KERNEL, StageKernel, register_engine
-from runbook.publish import github_record
+from runbook.githubapi import github_record
 from runbook.rundir import RunFolder, new_run_id, read_json, utc_now
 from runbook.stages import current_commit
 from runbook.targets import describe, make_target

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from runbook import charts
+from runbook.markdown import inert
 from runbook.results import PERCENTILES, LoadTestResults, load_results
 from runbook.rundir import utc_now, write_json
 
@@ -103,7 +104,7 @@ def render_summary(
         f"- **Target**: {result['target_description']}",
         f"- **Profile**: {c['users']} users, spawn rate {c['spawn_rate']:g}/s, {c['run_time_s']} s, "
         f"wait {c['wait_min_s']:g}-{c['wait_max_s']:g} s between a user's requests, "
-        f"request timeout {c['request_timeout_s']:g} s, through {c['endpoint']}",
+        f"request timeout {c['request_timeout_s']:g} s, through {inert(c['endpoint'], 100)}",
         f"- **Commit**: `{result['commit']}`",
         "",
         render_table(result),
@@ -118,7 +119,7 @@ def render_summary(
         lines += ["", "#### Failures", "", "| service | count | error |", "|---|---|---|"]
         for name, s in failed.items():
             for error, count in s["errors"].items():
-                lines.append(f"| `{name}` | {count:,} | {error.replace('|', '/')[:200]} |")
+                lines.append(f"| `{name}` | {count:,} | {inert(error, 200, in_table=True)} |")
     if not passed and not failed:
         lines += ["", "A service received no requests."]
     for block in mermaid or []:

@@ -125,7 +125,8 @@ def report(config: RunConfig) -> Report:
 
 def publish(config: RunConfig) -> Outcome:
     """The summary as a sticky comment on the pull request; says why when there is none."""
-    from runbook.publish import NotPublished, publish_run
+    from runbook.errors import NotPublished
+    from runbook.publish import publish_run
 
     folder = RunFolder(config.run_path)
     try:
@@ -153,7 +154,7 @@ def current_commit() -> str:
     """RUNBOOK_COMMIT, else a pull request's head (not the merge commit in GITHUB_SHA), else HEAD."""
     if os.environ.get("RUNBOOK_COMMIT"):
         return os.environ["RUNBOOK_COMMIT"]
-    from runbook.publish import github_record
+    from runbook.githubapi import github_record
 
     record = github_record()
     if record and record.get("head_sha"):

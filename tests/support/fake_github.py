@@ -4,6 +4,10 @@ Real PyGithub talks to it over real HTTP through GITHUB_API_URL. It keeps the
 state the tests inspect: issue comments with their authors and edit counts, and
 a tiny git object store (blobs, trees, commits, refs) behind the git data API.
 Errors can be injected per method and path.
+
+Where the publish stage depends on it, it behaves like the real API: comments are
+paginated (30 a page, with a Link header), and a token with write access may edit
+anyone's comment, so only the runbook's own author check protects people's comments.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import hashlib
 import json
 import re
 import threading
+from urllib.parse import parse_qsl
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -31,7 +36,11 @@ class FakeGitHub:
         self.errors: list[tuple[str, str, int, str]] = []  # (method, path regex, status, message)
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.artifacts: dict[int, list[dict[str, Any]]] = {}
-        self.lock = threading.Lock()
+        self.jobs: dict[int, list[dict[str, Any]]] = {}  # run id -> [{name, conclusion, steps: [{name, conclusion}]}]
+        self.per_page = 30
+        self.lock = threading.RLock()
+        self.query: dict[str, str] = {}
+        self.link = ""
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -45,9 +54,9 @@ class FakeGitHub:
         self.server.server_close()
 
     # -- set-up helpers -----------------------------------------------------------------
-    def add_pull(self, number: int, head_sha: str, fork: bool = False) -> None:
+    def add_pull(self, number: int, head_sha: str, fork: bool = False, branch: str = "feature") -> None:
         owner = "someone-else" if fork else self.repository.split("/")[0]
-        self.pulls[number] = {"number": number, "head_sha": head_sha, "head_repo": f"{owner}/app"}
+        self.pulls[number] = {"number": number, "head_sha": head_sha, "head_repo": f"{owner}/app", "branch": branch}
 
     def add_comment(self, number: int, body: str, login: str, kind: str = "User") -> dict[str, Any]:
         comment = {"id": 1000 + len(self.comments), "issue": number, "body": body, "login": login, "type": kind, "edits": 0}
@@ -79,9 +88,11 @@ class FakeGitHub:
 
     def _pull(self, pull: dict[str, Any]) -> dict[str, Any]:
         n = pull["number"]
+        owner = pull["head_repo"].split("/")[0]
         return {"id": n, "number": n, "state": "open", "title": f"PR {n}", "url": f"{self._repo_url()}/pulls/{n}",
                 "html_url": f"https://github.invalid/{self.repository}/pull/{n}",
-                "head": {"sha": pull["head_sha"], "ref": "feature", "label": "x:feature",
+                "issue_url": f"{self._repo_url()}/issues/{n}",
+                "head": {"sha": pull["head_sha"], "ref": pull["branch"], "label": f"{owner}:{pull['branch']}",
                          "repo": {"full_name": pull["head_repo"], "url": f"{self.url}/repos/{pull['head_repo']}", "name": "app"}},
                 "base": {"sha": "0" * 40, "ref": "main", "label": "octo:main", "repo": self._repo()}}
 
@@ -112,7 +123,8 @@ class FakeGitHub:
     def handle(self, method: str, path: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
         with self.lock:
             self.requests.append((method, path, headers))
-            bare = path.split("?")[0]
+            bare, _, query = path.partition("?")
+            self.query = dict(parse_qsl(query))
             for m, pattern, status, message in self.errors:
                 if m == method and re.fullmatch(pattern, bare):
                     return status, {"message": message, "documentation_url": "https://docs.github.invalid"}
@@ -135,16 +147,20 @@ class FakeGitHub:
             return (200, self._pull(pull)) if pull else not_found
         if method == "GET" and (m := re.fullmatch(r"/issues/(\d+)", rest)):
             return (200, self._issue(int(m[1]))) if int(m[1]) in self.pulls else not_found
+        if method == "GET" and rest == "/pulls":
+            owner, _, branch = self.query.get("head", ":").partition(":")
+            return 200, [self._pull(p) for p in self.pulls.values()
+                         if not self.query.get("head") or (p["head_repo"].split("/")[0] == owner and p["branch"] == branch)]
         if method == "GET" and (m := re.fullmatch(r"/issues/(\d+)/comments", rest)):
-            return 200, [self._comment(c) for c in self.comments if c["issue"] == int(m[1])]
+            if int(m[1]) not in self.pulls:
+                return not_found
+            return self._page([self._comment(c) for c in self.comments if c["issue"] == int(m[1])], rest)
         if method == "POST" and (m := re.fullmatch(r"/issues/(\d+)/comments", rest)):
             comment = self.add_comment(int(m[1]), body["body"], self.bot, "Bot")
             return 201, self._comment(comment)
         if method == "PATCH" and (m := re.fullmatch(r"/issues/comments/(\d+)", rest)):
             for comment in self.comments:
                 if comment["id"] == int(m[1]):
-                    if comment["login"] != self.bot:
-                        return 403, {"message": "Resource not accessible by integration"}
                     comment["body"] = body["body"]
                     comment["edits"] += 1
                     return 200, self._comment(comment)
@@ -191,11 +207,28 @@ class FakeGitHub:
             return 200, self._ref(name)
         if method == "GET" and (m := re.fullmatch(r"/actions/runs/(\d+)", rest)):
             return 200, {"id": int(m[1]), "url": f"{self._repo_url()}/actions/runs/{m[1]}",
-                         "artifacts_url": f"{self._repo_url()}/actions/runs/{m[1]}/artifacts"}
+                         "artifacts_url": f"{self._repo_url()}/actions/runs/{m[1]}/artifacts",
+                         "jobs_url": f"{self._repo_url()}/actions/runs/{m[1]}/jobs"}
+        if method == "GET" and (m := re.fullmatch(r"/actions/runs/(\d+)/jobs", rest)):
+            jobs = [{"id": 70 + i, "run_id": int(m[1]), "name": job["name"], "status": "completed",
+                     "conclusion": job["conclusion"], "url": f"{self._repo_url()}/actions/jobs/{70 + i}",
+                     "steps": [{"name": step["name"], "status": "completed", "conclusion": step["conclusion"],
+                                "number": n + 1} for n, step in enumerate(job["steps"])]}
+                    for i, job in enumerate(self.jobs.get(int(m[1]), []))]
+            return 200, {"total_count": len(jobs), "jobs": jobs}
         if method == "GET" and (m := re.fullmatch(r"/actions/runs/(\d+)/artifacts", rest)):
             items = self.artifacts.get(int(m[1]), [])
             return 200, {"total_count": len(items), "artifacts": items}
         return not_found
+
+    def _page(self, items: list[Any], rest: str) -> tuple[int, Any]:
+        """One page of a list, as GitHub serves it: per_page items, and a Link header to the next."""
+        per_page = int(self.query.get("per_page") or self.per_page)
+        page = int(self.query.get("page") or 1)
+        chunk = items[(page - 1) * per_page: page * per_page]
+        if page * per_page < len(items):
+            self.link = f'<{self._repo_url()}{rest}?per_page={per_page}&page={page + 1}>; rel="next"'
+        return 200, chunk
 
     def _handler(self) -> Any:
         fake = self
@@ -208,9 +241,14 @@ class FakeGitHub:
                 raw = self.rfile.read(length) if length else b""
                 body = json.loads(raw) if raw else {}
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                status, answer = fake.handle(method, self.path, body, headers)
+                with fake.lock:
+                    fake.link = ""
+                    status, answer = fake.handle(method, self.path, body, headers)
+                    link = fake.link
                 data = json.dumps(answer).encode()
                 self.send_response(status)
+                if link:
+                    self.send_header("Link", link)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

@@ -288,7 +288,9 @@ class KubeconfigTarget(ClusterTarget):
         self.traefik_namespace = self.app_namespace = self.namespace
 
     def kubeconfig_path(self) -> str:
-        return os.environ.get("KUBECONFIG", "")
+        # Empty: kubectl and Helm read $KUBECONFIG (which may list several files, a:b) or
+        # ~/.kube/config themselves; neither takes a list as --kubeconfig.
+        return ""
 
     def kube_context(self) -> str:
         return self.config.context
