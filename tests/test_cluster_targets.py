@@ -284,7 +284,7 @@ def test_kubeconfig_target_creates_and_removes_its_namespace(tmp_path, monkeypat
     recorder.calls.clear()
     target.teardown()
     cmds = recorder.commands()
-    assert cmds[0].startswith(f"{HELM} uninstall foo --namespace runbook-run-42 --wait")
+    assert cmds[0].startswith(f"{HELM} uninstall foo --namespace runbook-run-42 --ignore-not-found --wait")
     assert cmds[1].startswith(f"{HELM} uninstall bar --namespace runbook-run-42")
     assert cmds[2].startswith(f"{HELM} uninstall traefik --namespace runbook-run-42")
     assert cmds[3] == " ".join(prefix + ["delete", "namespace", "runbook-run-42", "--wait=true", "--timeout=180s"])

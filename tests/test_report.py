@@ -50,7 +50,7 @@ def test_latency_comes_from_successes_only(mixed):
     assert (bar.requests, bar.failures) == (55, 5)
     assert bar.max_ms == 10 and bar.percentile(99) == 10  # the 5000 ms timeouts are not latency
     assert bar.errors == {"ReadTimeout: read timed out": 5}
-    assert not results.passed
+    assert results.passed_requests  # every service got requests; the failures are the SLO checks' to judge
 
 
 def test_series_count_successes_and_failures_apart(mixed):

@@ -14,6 +14,7 @@ CHARTS = {
     "throughput": "throughput.png",
     "latency": "latency.png",
     "percentiles": "percentiles.png",
+    "rounds": "rounds.png",  # with a baseline only
 }
 _SIZE = (9, 4.8)
 _DPI = 110
@@ -23,7 +24,10 @@ def draw_all(results: LoadTestResults, out: Path, subtitle: str) -> dict[str, Pa
     """Write every chart to out; returns {chart: path}."""
     out.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for key, draw in (("throughput", throughput), ("latency", latency), ("percentiles", percentile_curve)):
+    drawn = [("throughput", throughput), ("latency", latency), ("percentiles", percentile_curve)]
+    if results.baseline:
+        drawn.append(("rounds", rounds_p95))
+    for key, draw in drawn:
         figure = draw(results, subtitle)
         path = out / CHARTS[key]
         figure.savefig(path, dpi=_DPI)
@@ -85,6 +89,9 @@ def percentile_curve(results: LoadTestResults, subtitle: str) -> Figure:
     for name, stats in results.services.items():
         if stats.latencies_ms.size:
             axes.plot(x, np.percentile(stats.latencies_ms, q), color=colors[name], label=name)
+        base = results.baseline.get(name)
+        if base is not None and base.latencies_ms.size:
+            axes.plot(x, np.percentile(base.latencies_ms, q), color=colors[name], linestyle="--", label=f"{name} (baseline)")
     ticks = [0, 50, 90, 99, 99.9]
     axes.xaxis.set_major_locator(FixedLocator([-np.log10(1 - t / 100) for t in ticks]))
     axes.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{100 * (1 - 10 ** -v):.4g}%"))
@@ -94,6 +101,34 @@ def percentile_curve(results: LoadTestResults, subtitle: str) -> Figure:
     axes.grid(alpha=0.3)
     axes.legend()
     axes.set_title(f"Response-time percentiles, successful requests only\n{subtitle}", fontsize=10)
+    return figure
+
+
+def rounds_p95(results: LoadTestResults, subtitle: str) -> Figure:
+    """p95 of each round, candidate (solid) and baseline (dashed), so the spread between rounds shows."""
+    figure = Figure(figsize=_SIZE, layout="constrained")
+    axes = figure.add_subplot()
+    colors = _colors(results)
+    order = results.profile["schedule"]["order"]  # type: ignore[index]
+    for name in results.services:
+        for side, style in (("candidate", "-o"), ("baseline", "--s")):
+            xs, ys = [], []
+            for number, round_side in enumerate(order, 1):
+                if round_side != side:
+                    continue
+                latency, ok = results.rounds.get((name, side, number), (np.array([]), np.array([], dtype=bool)))
+                if latency[ok].size:
+                    xs.append(number)
+                    ys.append(float(np.percentile(latency[ok], 95)))
+            label = name if side == "candidate" else f"{name} (baseline)"
+            axes.plot(xs, ys, style, color=colors[name], label=label)
+    axes.set_xticks(range(1, len(order) + 1), [f"{i}\n{side[0].upper()}" for i, side in enumerate(order, 1)])
+    axes.set_xlabel("round (C candidate, B baseline)")
+    axes.set_ylabel("p95 response time (ms)")
+    axes.set_ylim(bottom=0)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    axes.set_title(f"p95 per round, candidate against baseline\n{subtitle}", fontsize=10)
     return figure
 
 

@@ -59,6 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--wait-min", default=defaults.wait_min, help="seconds a user waits after a response, at least (default: %(default)s)")
     load.add_argument("--wait-max", default=defaults.wait_max, help="... and at most (default: %(default)s)")
     load.add_argument("--request-timeout", default=defaults.request_timeout, help="seconds before a request counts as failed (default: %(default)s)")
+    verdict = run.add_argument_group("verdict")
+    verdict.add_argument("--slo", default=defaults.slo, help="service-level objectives to check (default: %(default)s)")
+    verdict.add_argument("--baseline", default=defaults.baseline, metavar="REF",
+                         help="a git commit (in CI the pull request's base, HEAD^1) whose k8s/ is deployed beside the "
+                         "change and compared with it under the same load, in rounds")
+    verdict.add_argument("--require-baseline", action="store_true",
+                         help="fail the run when the baseline cannot be compared (no k8s/ there, or it failed to deploy)")
+    verdict.add_argument("--rounds", default=defaults.rounds,
+                         help="with --baseline: pairs of rounds, each side --run-time long (default: %(default)s)")
+    verdict.add_argument("--inject-delay", default=defaults.inject_delay, metavar="SERVICE=MS",
+                         help="local target only: the candidate side of SERVICE answers MS ms later, to see what size "
+                         "of regression the comparison catches on this machine")
     pipeline = run.add_argument_group("pipeline")
     pipeline.add_argument("--stages", default=",".join(STAGES),
                           help="comma-separated subset in pipeline order; teardown joins any run that "
@@ -94,7 +106,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         ingress_port=args.ingress_port, ingress_mode=args.ingress_mode, services=args.services,
         stages=args.stages, keep_cluster=args.keep_cluster, cluster_name=args.cluster_name,
         context=args.context, namespace=args.namespace, pr=args.pr, require_publish=args.require_publish,
-        assets_branch=args.assets_branch,
+        assets_branch=args.assets_branch, slo=args.slo, baseline=args.baseline,
+        require_baseline=args.require_baseline, rounds=args.rounds, inject_delay=args.inject_delay,
         run_dir=str(run_dir),
     )
 
@@ -149,9 +162,15 @@ def run_command(args: argparse.Namespace) -> int:
     from runbook.services import load_services
     from runbook.targets import choose_target_for_run, make_target
 
+    from runbook.baseline import resolve_ref
+    from runbook.slo import load_slo
+
     try:
         config = config_from_args(args)
         load_services(config.services)  # a missing or broken values file is bad input too
+        load_slo(config.slo_path)
+        if config.baseline:
+            resolve_ref(config.baseline)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

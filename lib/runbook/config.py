@@ -181,6 +181,31 @@ def _dns_name(name: str, value: object) -> str:
     return text
 
 
+def _nonempty(name: str, value: object) -> str:
+    text = str(value or "").strip()
+    if not text:
+        raise ConfigError(name, value, "must not be empty")
+    return text
+
+
+def _delays(value: object, services: tuple[str, ...], target: str) -> str:
+    """SERVICE=MS[,SERVICE=MS]: the candidate side of SERVICE answers MS ms later (local target only)."""
+    text = str(value or "").strip()
+    if not text:
+        return ""
+    if target not in ("local", "auto"):  # auto is checked again once resolved
+        raise ConfigError("inject_delay", text, f"only the local target can delay its answers (target is {target}); "
+                          "it is a sensitivity check of the comparison, not a property of a cluster")
+    parts = []
+    for part in text.split(","):
+        name, sep, ms = part.strip().partition("=")
+        if not sep or name not in services:
+            raise ConfigError("inject_delay", part, f"expected SERVICE=MS with SERVICE one of {', '.join(services)}")
+        delay = _float("inject_delay", ms, 0.0, 10_000.0, open_low=True)
+        parts.append(f"{name}={delay:g}")
+    return ",".join(parts)
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything a run needs to know. Build it with from_parameters()."""
@@ -204,6 +229,11 @@ class RunConfig:
     pr: int = 0
     require_publish: bool = False
     assets_branch: str = "runbook-assets"
+    slo: str = "load_test/slo.yaml"
+    baseline: str = ""
+    require_baseline: bool = False
+    rounds: int = 3
+    inject_delay: str = ""
     run_dir: str = field(default="outputs/interactive")
 
     @classmethod
@@ -219,12 +249,18 @@ class RunConfig:
         wait_max = _float("wait_max", raw["wait_max"], 0.0, 3600.0)
         if wait_max < wait_min:
             raise ConfigError("wait_max", raw["wait_max"], f"must not be less than wait_min={wait_min:g}")
+        target = _choice("target", raw["target"], TARGETS)
+        services = _services(raw["services"])
+        inject_delay = _delays(raw["inject_delay"], services, target)
+        baseline = str(raw["baseline"] or "").strip()
+        if baseline and (baseline.startswith("-") or any(c.isspace() for c in baseline)):
+            raise ConfigError("baseline", baseline, "expected a git commit, branch or tag such as HEAD^1 or origin/main")
         context = str(raw["context"] or "")
         namespace = str(raw["namespace"] or "")
         if namespace:
             _dns_name("namespace", namespace)
         return cls(
-            target=_choice("target", raw["target"], TARGETS),
+            target=target,
             users=_int("users", raw["users"], 1, 100_000),
             spawn_rate=_float("spawn_rate", raw["spawn_rate"], 0.0, 10_000.0, open_low=True),
             run_time=parse_duration("run_time", raw["run_time"]),
@@ -234,7 +270,7 @@ class RunConfig:
             ingress_host=_loopback(raw["ingress_host"]),
             ingress_port=_int("ingress_port", raw["ingress_port"], 1, 65535),
             ingress_mode=_choice("ingress_mode", raw["ingress_mode"], INGRESS_MODES),
-            services=_services(raw["services"]),
+            services=services,
             stages=_stages(raw["stages"]),
             keep_cluster=_bool("keep_cluster", raw["keep_cluster"]),
             cluster_name=_dns_name("cluster_name", raw["cluster_name"]),
@@ -243,6 +279,11 @@ class RunConfig:
             pr=_int("pr", raw["pr"], 0, 10**9),
             require_publish=_bool("require_publish", raw["require_publish"]),
             assets_branch=_branch(raw["assets_branch"]),
+            slo=_nonempty("slo", raw["slo"]),
+            baseline=baseline,
+            require_baseline=_bool("require_baseline", raw["require_baseline"]),
+            rounds=_int("rounds", raw["rounds"], 2, 20),
+            inject_delay=inject_delay,
             run_dir=str(raw["run_dir"]),
         )
 
@@ -257,6 +298,16 @@ class RunConfig:
         values["services"] = list(self.services)
         values["stages"] = list(self.stages)
         return values
+
+    @property
+    def delays(self) -> dict[str, float]:
+        """--inject-delay as {service: milliseconds}."""
+        return {name: float(ms) for name, _, ms in (part.partition("=") for part in self.inject_delay.split(",") if part)}
+
+    @property
+    def slo_path(self) -> Path:
+        path = Path(self.slo)
+        return path if path.is_absolute() else project_root() / path
 
     @property
     def run_path(self) -> Path:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from runbook import commands
 from runbook.config import RunConfig, environment_without_secrets, format_duration, project_root
@@ -53,6 +55,8 @@ class LoadTestRun:
     locust_exit_code: int
     requests: int
     failures: int
+    schedule: dict[str, Any] | None = None  # the rounds, with a baseline
+    baseline_services: list[dict[str, str]] | None = None
 
     def _repr_markdown_(self) -> str:
         verdict = "no failed requests" if self.failures == 0 else f"**{self.failures:,} failed requests**"
@@ -72,7 +76,36 @@ def locustfile_path() -> Path:
     return project_root() / "load_test" / "locustfile.py"
 
 
-def locust_command(config: RunConfig, out: Path, endpoint: str, locustfile: Path) -> list[str]:
+#: Seconds after the ramp-up before the first round, and after the last round before Locust stops: the
+#: edges of a run (the last users starting, Locust stopping) fall into no round, so no side gets them.
+EDGE_S = 2
+
+
+def warmup_seconds(config: RunConfig) -> int:
+    """The ramp-up and a margin: how long until every user runs (left out of a comparison)."""
+    return math.ceil(config.users / config.spawn_rate) + EDGE_S
+
+
+def schedule(config: RunConfig) -> dict[str, Any]:
+    """The rounds of a comparison: a warm-up, then pairs in balanced order (B A, A B, B A, ...).
+
+    Alternating which side goes first in each pair makes a steady drift on the machine
+    (a neighbour's job starting, a cache warming) fall on both sides alike.
+    """
+    order: list[str] = []
+    for pair in range(config.rounds):
+        order += ["baseline", "candidate"] if pair % 2 == 0 else ["candidate", "baseline"]
+    return {"warmup_s": warmup_seconds(config), "round_s": config.run_time, "order": order}
+
+
+def locust_run_time(config: RunConfig, compare: bool) -> int:
+    if not compare:
+        return config.run_time
+    plan = schedule(config)
+    return plan["warmup_s"] + plan["round_s"] * len(plan["order"]) + EDGE_S
+
+
+def locust_command(config: RunConfig, out: Path, endpoint: str, locustfile: Path, compare: bool = False) -> list[str]:
     """The locust CLI call for the configured profile (also what the benchmark runs bare)."""
     return [
         sys.executable, "-m", "locust",
@@ -80,7 +113,7 @@ def locust_command(config: RunConfig, out: Path, endpoint: str, locustfile: Path
         "--headless",
         "--users", str(config.users),
         "--spawn-rate", f"{config.spawn_rate:g}",
-        "--run-time", format_duration(config.run_time),
+        "--run-time", format_duration(locust_run_time(config, compare)),
         "--host", endpoint,
         "--csv", str(out / CSV_PREFIX),
         "--csv-full-history",
@@ -91,17 +124,24 @@ def locust_command(config: RunConfig, out: Path, endpoint: str, locustfile: Path
     ]
 
 
-def locust_environment(config: RunConfig, services: list[Service], request_log: Path | None) -> dict[str, str]:
+def _services_json(services: list[Service]) -> str:
+    return json.dumps([{"name": s.name, "host": s.host, "expect": s.expect, "path": s.path} for s in services])
+
+
+def locust_environment(
+    config: RunConfig, services: list[Service], request_log: Path | None, baseline: list[Service] | None = None
+) -> dict[str, str]:
     env = {
-        "LOAD_TEST_SERVICES": json.dumps(
-            [{"name": s.name, "host": s.host, "expect": s.expect, "path": s.path} for s in services]
-        ),
+        "LOAD_TEST_SERVICES": _services_json(services),
         "LOAD_TEST_WAIT_MIN": f"{config.wait_min:g}",
         "LOAD_TEST_WAIT_MAX": f"{config.wait_max:g}",
         "LOAD_TEST_TIMEOUT": f"{config.request_timeout:g}",
     }
     if request_log is not None:
         env["LOAD_TEST_REQUEST_LOG"] = str(request_log)
+    if baseline:
+        env["LOAD_TEST_BASELINE"] = _services_json(baseline)
+        env["LOAD_TEST_SCHEDULE"] = json.dumps(schedule(config))
     return env
 
 
@@ -140,22 +180,29 @@ def preflight(host: str, port: int, services: list[Service], timeout: float, bud
             time.sleep(min(0.25, max(deadline - time.monotonic(), 0)))
 
 
-def run_load_test(config: RunConfig, services: list[Service], out: Path, host: str, port: int) -> LoadTestRun:
-    """Run the profile against host:port; write CSVs, HTML report, request log and profile.json to out."""
+def run_load_test(
+    config: RunConfig, services: list[Service], out: Path, host: str, port: int,
+    baseline: list[Service] | None = None, preflight_budget: float = PREFLIGHT_S,
+) -> LoadTestRun:
+    """Run the profile against host:port; write CSVs, HTML report, request log and profile.json to out.
+
+    With baseline services, the run alternates between the two sides in rounds (schedule()).
+    """
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob(f"{CSV_PREFIX}*"):
         old.unlink()
-    preflight(host, port, services, timeout=config.request_timeout)
+    preflight(host, port, [*services, *(baseline or [])], timeout=config.request_timeout, budget=preflight_budget)
     request_log = out / REQUEST_LOG
     locustfile = locustfile_path()
-    argv = locust_command(config, out, f"http://{host}:{port}", locustfile)
+    compare = bool(baseline)
+    argv = locust_command(config, out, f"http://{host}:{port}", locustfile, compare)
     env = environment_without_secrets()
-    env.update(locust_environment(config, services, request_log))
+    env.update(locust_environment(config, services, request_log, baseline))
     started, clock = utc_now(), time.monotonic()
     log.info("locust: %s users, spawn %s/s, %ss against %s:%s", config.users, config.spawn_rate, config.run_time, host, port)
     try:
         # Locust exits 1 when any request failed: that is a result, judged by the report.
-        result = commands.run(argv, timeout=config.run_time + 120, env=env, cwd=out, check=False)
+        result = commands.run(argv, timeout=locust_run_time(config, compare) + 120, env=env, cwd=out, check=False)
     except CommandError as exc:
         raise LoadTestError(f"locust did not finish: {exc}") from None
     wall = time.monotonic() - clock
@@ -186,6 +233,8 @@ def run_load_test(config: RunConfig, services: list[Service], out: Path, host: s
         locust_exit_code=result.returncode,
         requests=requests,
         failures=failures,
+        schedule=schedule(config) if compare else None,
+        baseline_services=[{"name": s.name, "host": s.host, "expect": s.expect} for s in baseline] if baseline else None,
     )
     write_json(out / PROFILE, asdict(run))
     return run

@@ -14,6 +14,7 @@ import ipaddress
 import signal
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HEALTH_PATH = "/__runbook/health"
@@ -24,6 +25,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 1024
     routes: dict[str, bytes] = {}
+    delays: dict[str, float] = {}  # host -> seconds added before the answer (--inject-delay)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -41,8 +43,11 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.server.routes.get(host)
         if body is None:
             self._reply(404, b"404 page not found\n")
-        else:
-            self._reply(200, body)
+            return
+        delay = self.server.delays.get(host)
+        if delay:
+            time.sleep(delay)
+        self._reply(200, body)
 
     def do_HEAD(self) -> None:  # noqa: N802
         self.do_GET()
@@ -69,6 +74,16 @@ def parse_route(text: str) -> tuple[str, bytes]:
     return host.lower(), (reply + "\n").encode()
 
 
+def parse_delay(text: str) -> tuple[str, float]:
+    host, sep, ms = text.partition("=")
+    try:
+        if not sep or not host or float(ms) <= 0:
+            raise ValueError
+        return host.lower(), float(ms) / 1000
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"delay {text!r} must be HOST=MS with MS > 0") from None
+
+
 def parse_listen(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     try:
@@ -83,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m runbook.local_ingress", description=__doc__)
     parser.add_argument("--listen", type=parse_listen, default=("127.0.0.1", 8080))
     parser.add_argument("--route", type=parse_route, action="append", default=[])
+    parser.add_argument("--delay", type=parse_delay, action="append", default=[],
+                        help="HOST=MS: answer that host MS milliseconds later (the comparison's sensitivity check)")
     args = parser.parse_args(argv)
     try:
         server = _Server(args.listen, _Handler)
@@ -91,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr, flush=True)
         return EXIT_PORT_IN_USE
     server.routes = dict(args.route)
+    server.delays = dict(args.delay)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -94,12 +94,71 @@ def load_result(folder: RunFolder) -> dict[str, Any]:
             "endpoint": str(config.get("endpoint", ""))[:200],
         },
         "services": services,
+        "slo": _slo_section(raw.get("slo")),
+        "comparison": _comparison_section(raw.get("comparison")),
     }
 
 
-def load_charts(folder: RunFolder) -> dict[str, bytes]:
+_CHECKS = ("failure ratio", "p50", "p95", "p99", "throughput ratio")
+
+
+def _slo_section(raw: Any) -> dict[str, Any]:
+    """The SLO checks, each re-read; 'held' is recomputed, not trusted."""
+    from runbook.slo import Check
+
+    raw = raw if isinstance(raw, dict) else {}
+    checks = []
+    for i, c in enumerate((raw.get("checks") or [])[:200]):
+        if not isinstance(c, dict) or not _SERVICE.match(str(c.get("service", ""))) or c.get("check") not in _CHECKS \
+                or c.get("kind") not in ("max", "min") or c.get("unit") not in ("", "ms"):
+            raise PublishError(f"result.json: slo.checks[{i}] is not a check of a known kind")
+        checks.append(Check(c["service"], c["check"], _number(c.get("measured"), f"slo.checks[{i}].measured", allow_none=True),
+                            float(_number(c.get("limit"), f"slo.checks[{i}].limit") or 0), c["kind"], c["unit"]))
+    return {"file": str(raw.get("file", ""))[:200], "held": all(c.held for c in checks), "checks": [c.as_dict() for c in checks]}
+
+
+def _comparison_section(raw: Any) -> dict[str, Any] | None:
+    """The comparison with the baseline, every number re-read and the headline rebuilt from them."""
+    from runbook import compare
+
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise PublishError("result.json: comparison is not an object")
+    base = raw.get("baseline") if isinstance(raw.get("baseline"), dict) else {}
+    baseline = {"ref": str(base.get("ref", ""))[:100], "sha": str(base.get("sha", "")) if SHA.match(str(base.get("sha", ""))) else "unknown"}
+    if not raw.get("available"):
+        why = str(raw.get("why", ""))[:300]
+        return {"baseline": baseline, "available": False, "why": why, "verdict": None, "headline": f"no comparison: {why}",
+                "failed": False, "services": {}}
+    changes: dict[str, dict[str, compare.Change]] = {}
+    for name, metrics in (raw.get("services") or {}).items():
+        if not _SERVICE.match(str(name)) or not isinstance(metrics, dict):
+            raise PublishError(f"result.json: bad comparison entry {name!r}")
+        changes[name] = {}
+        for metric in compare.METRICS:
+            c = metrics.get(metric)
+            where = f"comparison.services.{name}.{metric}"
+            if not isinstance(c, dict) or c.get("verdict") not in (compare.SLOWER, compare.FASTER, compare.SAME):
+                raise PublishError(f"result.json: {where} is missing or has no known verdict")
+            rounds = {side: [_number(v, f"{where}.{side}_rounds", allow_none=True) for v in (c.get(f"{side}_rounds") or [])[:40]]
+                      for side in ("candidate", "baseline")}
+            changes[name][metric] = compare.Change(
+                metric, *(_number(c.get(k), f"{where}.{k}", allow_none=True) for k in ("change", "low", "high")),
+                c["verdict"], rounds["candidate"], rounds["baseline"], _number(c.get("limit"), f"{where}.limit", allow_none=True))
+    numbers = {key: _number(raw.get(key), f"comparison.{key}") for key in ("pairs", "round_s", "warmup_s", "confidence")}
+    return {
+        "baseline": baseline, "available": True, "why": str(raw.get("why", ""))[:300], **numbers,
+        "verdict": raw.get("verdict") if raw.get("verdict") in (compare.SLOWER, compare.FASTER, compare.SAME) else None,
+        "headline": compare.headline(changes),
+        "failed": any(c.beyond_limit for m in changes.values() for c in m.values()),
+        "services": {name: {metric: c.as_dict() for metric, c in metrics.items()} for name, metrics in changes.items()},
+    }
+
+
+def load_charts(folder: RunFolder, compared: bool = False) -> dict[str, bytes]:
     charts = {}
-    for key, name in CHART_FILES.items():
+    for key, name in {**CHART_FILES, **({"rounds": "rounds.png"} if compared else {})}.items():
         path = folder.report / name
         data = path.read_bytes() if path.is_file() else b""
         if not data.startswith(b"\x89PNG\r\n\x1a\n") or len(data) > MAX_PNG_BYTES:
@@ -138,7 +197,7 @@ def publish_run(config: RunConfig, folder: RunFolder, env: Mapping[str, str] = o
     # No report, and no stage but publish ever ran here: the runbook run failed before its upload.
     has_run = reported or any(stage != "publish" for stage in record.get("stages") or {})
     result = load_result(folder) if reported else None
-    charts = load_charts(folder) if reported else {}
+    charts = load_charts(folder, bool(result and (result["comparison"] or {}).get("available"))) if reported else {}
     gh = githubapi.client(ctx)
     number: int | None = None
     action = "reading the repository"
@@ -172,11 +231,10 @@ def publish_run(config: RunConfig, folder: RunFolder, env: Mapping[str, str] = o
             action = f"committing the charts to branch {config.assets_branch}"
             sha = githubapi.upload_charts(
                 repo, config.assets_branch,
-                {f"{folder_path}/{name}": charts[key] for key, name in CHART_FILES.items()},
+                {f"{folder_path}/{key}.png": data for key, data in charts.items()},
                 f"Load-test charts for pull request #{number} (run {run_key})",
             )
-            images = {key: f"{ctx.server_url}/{ctx.repository}/blob/{sha}/{folder_path}/{name}?raw=true"
-                      for key, name in CHART_FILES.items()}
+            images = {key: f"{ctx.server_url}/{ctx.repository}/blob/{sha}/{folder_path}/{key}.png?raw=true" for key in charts}
             body = comment_body(result, images, _mermaid(folder, set(result["services"])), links)
         action = f"commenting on pull request #{number}"
         how, comment = githubapi.upsert_comment(pull, MARKER, body, githubapi.comment_authors(gh))

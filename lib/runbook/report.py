@@ -7,7 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runbook import charts
+import numpy as np
+
+from runbook import charts, compare
+from runbook.config import project_root
+from runbook.slo import DEFAULT_FILE, SLO, check_service, load_slo
 from runbook.markdown import inert
 from runbook.results import PERCENTILES, LoadTestResults, load_results
 from runbook.rundir import utc_now, write_json
@@ -25,15 +29,20 @@ class Report:
     results: LoadTestResults
 
 
-def build_report(load_test_dir: Path, out: Path, target: str, target_description: str, commit: str) -> Report:
+def build_report(
+    load_test_dir: Path, out: Path, target: str, target_description: str, commit: str,
+    slo: SLO | None = None, baseline: dict[str, Any] | None = None,
+) -> Report:
+    """Charts, result.json, summary.md and job-summary.md; slo defaults to load_test/slo.yaml."""
     results = load_results(load_test_dir)
+    slo = slo or load_slo(project_root() / DEFAULT_FILE)
     profile = results.profile
     subtitle = (
         f"{target}: {profile['users']} users, spawn {profile['spawn_rate']:g}/s, "
         f"{profile['run_time_s']}s, wait {profile['wait_min_s']:g}-{profile['wait_max_s']:g}s"
     )
     paths = charts.draw_all(results, out, subtitle)
-    result = result_document(results, target, target_description, commit)
+    result = result_document(results, target, target_description, commit, slo, baseline)
     summary = render_summary(result, lambda key: paths[key].name)
     write_json(out / RESULT, result)
     (out / SUMMARY).write_text(summary)
@@ -42,10 +51,42 @@ def build_report(load_test_dir: Path, out: Path, target: str, target_description
     return Report(result, summary, paths, results)
 
 
-def result_document(results: LoadTestResults, target: str, target_description: str, commit: str) -> dict[str, Any]:
+def expected_requests(profile: dict[str, Any], mean_latency_s: float, services: int) -> float:
+    """What the closed-loop profile should send one service: user-seconds over (wait + latency), shared out.
+
+    Each user waits wait_min..wait_max (mean in the middle) after a response, so it sends one
+    request per (mean wait + mean latency). Users start at spawn_rate per second; with rounds,
+    a side's rounds come after the ramp-up, with every user running.
+    """
+    users, rate = float(profile["users"]), float(profile["spawn_rate"])
+    cycle = (float(profile["wait_min_s"]) + float(profile["wait_max_s"])) / 2 + mean_latency_s
+    if profile.get("schedule"):
+        user_seconds = users * float(profile["run_time_s"]) * len(profile["schedule"]["order"]) / 2
+    else:
+        run, ramp = float(profile["run_time_s"]), users / rate
+        user_seconds = users * (run - ramp / 2) if run >= ramp else rate * run * run / 2
+    return user_seconds / max(cycle, 1e-6) / max(services, 1)
+
+
+def result_document(
+    results: LoadTestResults, target: str, target_description: str, commit: str, slo: SLO,
+    baseline: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     profile = results.profile
+    services = {name: stats.as_dict() for name, stats in results.services.items()}
+    all_latency = [s.latencies_ms for s in results.services.values() if s.latencies_ms.size]
+    mean_latency_s = float(np.concatenate(all_latency).mean()) / 1000 if all_latency else 0.0
+    checks = []
+    for name, entry in services.items():
+        expected = expected_requests(profile, mean_latency_s, len(services))
+        entry["throughput_ratio"] = round(entry["requests"] / expected, 3) if expected else None
+        active = _active_seconds(profile)
+        checks += check_service(name, slo.for_service(name), entry, expected / active if active else None)
+    comparison = comparison_document(results, slo, baseline)
+    held = all(c.held for c in checks)
+    passed = results.passed_requests and held and not (comparison or {}).get("failed")
     return {
-        "status": "passed" if results.passed else "failed",
+        "status": "passed" if passed else "failed",
         "target": target,
         "target_description": target_description,
         "commit": commit,
@@ -60,7 +101,39 @@ def result_document(results: LoadTestResults, target: str, target_description: s
             "endpoint": profile["endpoint"],
         },
         "load_test": {"started": profile["started"], "finished": profile["finished"]},
-        "services": {name: stats.as_dict() for name, stats in results.services.items()},
+        "services": services,
+        "slo": {"file": slo.path, "held": held, "checks": [c.as_dict() for c in checks]},
+        "comparison": comparison,
+    }
+
+
+def _active_seconds(profile: dict[str, Any]) -> float:
+    run = float(profile["run_time_s"])
+    return run * len(profile["schedule"]["order"]) / 2 if profile.get("schedule") else run
+
+
+def comparison_document(results: LoadTestResults, slo: SLO, baseline: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The comparison section of result.json: None without --baseline."""
+    if baseline is None:
+        return None
+    schedule = results.profile.get("schedule")
+    if not baseline.get("available") or not schedule:
+        why = baseline.get("why") or "the baseline was not load-tested"
+        return {"baseline": baseline, "available": False, "why": why, "verdict": None,
+                "headline": f"no comparison: {why}", "failed": False, "services": {}}
+    compared = [name for name in results.services if name in results.baseline]
+    changes = compare.compare(results.rounds, compared, schedule, slo)
+    worse = any(c.worse for m in changes.values() for c in m.values())
+    faster = any(c.verdict == compare.FASTER for m in changes.values() for c in m.values())
+    return {
+        "baseline": baseline, "available": True, "why": baseline.get("why") or "",
+        "pairs": len(schedule["order"]) // 2, "round_s": schedule["round_s"], "warmup_s": schedule["warmup_s"],
+        "order": schedule["order"], "confidence": compare.CONFIDENCE,
+        "verdict": compare.SLOWER if worse else compare.FASTER if faster else compare.SAME,
+        "headline": compare.headline(changes),
+        "failed": any(c.beyond_limit for m in changes.values() for c in m.values()),
+        "services": {name: {metric: c.as_dict() for metric, c in metrics.items()} for name, metrics in changes.items()},
+        "baseline_services": {name: results.baseline[name].as_dict() for name in compared},
     }
 
 
@@ -82,6 +155,49 @@ def render_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _measured(value: float | None, unit: str) -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.1f} {unit}" if unit else f"{value:.3g}"
+
+
+def render_checks(slo: dict[str, Any]) -> str:
+    lines = [f"#### SLO checks ({'all held ✅' if slo['held'] else 'some failed ❌'})", "",
+             "| service | check | measured | limit | |", "|---|---|---|---|---|"]
+    for c in slo["checks"]:
+        sign = "≤" if c["kind"] == "max" else "≥"
+        lines.append(f"| `{c['service']}` | {c['check']} | {_measured(c['measured'], c['unit'])} | "
+                     f"{sign} {_measured(c['limit'], c['unit'])} | {'✅' if c['held'] else '❌'} |")
+    return "\n".join(lines)
+
+
+def render_comparison(comparison: dict[str, Any]) -> str:
+    """Per service and metric: the change against the baseline with its 95% interval, and the verdict."""
+    from runbook.compare import LABELS, Change
+
+    lines = ["#### Change against the baseline", "",
+             f"Candidate vs baseline, mean over {comparison['pairs']} pairs of rounds, "
+             f"{comparison['confidence']:.0%} confidence interval from the variation between pairs.", "",
+             "| service | metric | baseline | candidate | change (interval) | verdict | limit |", "|---|---|---|---|---|---|---|"]
+    for name, metrics in comparison["services"].items():
+        for metric, c in metrics.items():  # every value here is a number or a fixed word (publish re-reads them)
+            change = Change(metric, c["change"], c["low"], c["high"], c["verdict"], [], [], c["limit"])
+            before, after = (_per_round(c[f"{side}_rounds"], metric) for side in ("baseline", "candidate"))
+            flag = {"slower": "slower ❌" if c["beyond_limit"] else "slower ⚠️", "faster": "faster"}.get(c["verdict"], c["verdict"])
+            limit = "–" if c["limit"] is None else f"{c['limit']:.0%}"
+            lines.append(f"| `{name}` | {LABELS[metric]} | {before} | {after} | {change.text()} | {flag} | {limit} |")
+    return "\n".join(lines)
+
+
+def _per_round(values: list[float | None], metric: str) -> str:
+    """The mean of the rounds' values, in the metric's unit."""
+    usable = [v for v in values if v is not None]
+    if not usable:
+        return "–"
+    mean = sum(usable) / len(usable)
+    return {"throughput": f"{mean:,.1f}/s", "failure_ratio": f"{mean:.2%}"}.get(metric, f"{mean:,.1f} ms")
+
+
 def mermaid_charts(results: LoadTestResults) -> list[str]:
     from runbook.mermaid import latency_chart, throughput_chart
 
@@ -98,19 +214,34 @@ def render_summary(
     """The summary in Markdown; image(chart key) gives each chart's address (None: no images)."""
     c = result["config"]
     passed = result["status"] == "passed"
-    lines = [
-        f"{heading} Load test {'passed ✅' if passed else 'failed ❌'}",
-        "",
+    comparison = result.get("comparison")
+    lines = [f"{heading} Load test {'passed ✅' if passed else 'failed ❌'}", ""]
+    if comparison:
+        lines += [f"**Against the base**: {inert(comparison['headline'], 600) if not comparison['available'] else comparison['headline']}", ""]
+    lines += [
         f"- **Target**: {result['target_description']}",
         f"- **Profile**: {c['users']} users, spawn rate {c['spawn_rate']:g}/s, {c['run_time_s']} s, "
         f"wait {c['wait_min_s']:g}-{c['wait_max_s']:g} s between a user's requests, "
         f"request timeout {c['request_timeout_s']:g} s, through {inert(c['endpoint'], 100)}",
         f"- **Commit**: `{result['commit']}`",
+    ]
+    compared = bool(comparison and comparison.get("available"))
+    if compared:
+        base = comparison["baseline"]  # type: ignore[index]
+        lines.append(f"- **Baseline**: {inert(base['ref'], 100)} at `{base['sha'][:12]}`, deployed beside the change under its "
+                     f"own hosts; {comparison['pairs']} pairs of {comparison['round_s']} s rounds after a "  # type: ignore[index]
+                     f"{comparison['warmup_s']} s warm-up")  # type: ignore[index]
+    lines += [
         "",
         render_table(result),
         "",
-        "Times in ms, from successful requests only; RPS counts every request.",
+        "Times in ms, from successful requests only; RPS counts every request."
+        + (" The candidate's rounds only." if compared else ""),
     ]
+    if compared:
+        lines += ["", render_comparison(comparison)]  # type: ignore[arg-type]
+    if result.get("slo", {}).get("checks"):
+        lines += ["", render_checks(result["slo"])]
     if result["target"] != "local":
         lines += ["", "Locust runs on the same machine as the cluster and shares its CPUs: compare these numbers "
                   "between runs of this runbook, not with production."]
@@ -120,7 +251,7 @@ def render_summary(
         for name, s in failed.items():
             for error, count in s["errors"].items():
                 lines.append(f"| `{name}` | {count:,} | {inert(error, 200, in_table=True)} |")
-    if not passed and not failed:
+    if any(not s["requests"] for s in result["services"].values()):
         lines += ["", "A service received no requests."]
     for block in mermaid or []:
         lines += ["", block]
@@ -131,5 +262,7 @@ def render_summary(
             f"![Latency over time]({image('latency')})",
             f"![Response-time percentiles]({image('percentiles')})",
         ]
+        if comparison and comparison.get("available"):
+            lines.append(f"![p95 per round]({image('rounds')})")
     lines.append("")
     return "\n".join(lines)

@@ -72,14 +72,18 @@ class ServiceStats:
 @dataclass
 class LoadTestResults:
     profile: dict[str, object]
-    services: dict[str, ServiceStats]
+    services: dict[str, ServiceStats]  # the candidate (the change); with a baseline, its rounds only
     users_t: np.ndarray
     users: np.ndarray
     bucket_s: float
+    baseline: dict[str, ServiceStats] = field(default_factory=dict)  # the baseline's rounds, by service
+    #: (service, side, round) -> (latency ms, ok) of every request, for the comparison
+    rounds: dict[tuple[str, str, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @property
-    def passed(self) -> bool:
-        return all(s.failures == 0 and s.requests > 0 for s in self.services.values())
+    def passed_requests(self) -> bool:
+        """Every service got requests (whether they failed is for the SLO checks to say)."""
+        return all(s.requests > 0 for s in self.services.values())
 
 
 def _ms(value: float | None) -> float | None:
@@ -93,19 +97,34 @@ def load_results(load_test_dir: Path) -> LoadTestResults:
         raise FileNotFoundError(f"{profile_path} is missing: run the load_test stage first")
     profile = read_json(profile_path)
     names = [s["name"] for s in profile["services"]]
-    rows: dict[str, list[tuple[float, float, bool, str]]] = {name: [] for name in names}
+    compared = bool(profile.get("schedule"))
+    sides: dict[str, dict[str, list[tuple[float, float, bool, str]]]] = {
+        "candidate": {name: [] for name in names},
+        "baseline": {s["name"]: [] for s in profile.get("baseline_services") or []},
+    }
+    by_round: dict[tuple[str, str, int], list[tuple[float, bool]]] = {}
     with (load_test_dir / REQUEST_LOG).open(newline="") as handle:
         for row in csv.DictReader(handle):
-            rows.setdefault(row["service"], []).append(
-                (float(row["time"]), float(row["response_ms"]), row["ok"] == "1", row["error"])
-            )
+            side, round_number = row.get("side") or "candidate", int(row.get("round") or 1)
+            latency, ok = float(row["response_ms"]), row["ok"] == "1"
+            by_round.setdefault((row["service"], side, round_number), []).append((latency, ok))
+            if compared and round_number == 0:
+                continue  # the warm-up (ramp-up) is in neither side's numbers
+            sides.setdefault(side, {}).setdefault(row["service"], []).append((float(row["time"]), latency, ok, row["error"]))
     users_t, users = _user_counts(load_test_dir / f"{CSV_PREFIX}_stats_history.csv")
-    all_times = [r[0] for service_rows in rows.values() for r in service_rows]
+    all_times = [r[0] for side in sides.values() for service_rows in side.values() for r in service_rows]
     t0 = min([*all_times, *(users_t.tolist() if users_t.size else [])], default=0.0)
     t_end = max(all_times, default=t0)
-    bucket = max(1.0, math.ceil(float(profile["run_time_s"]) / 120))
-    services = {name: _service(name, rows[name], t0, t_end, bucket) for name in rows}
-    return LoadTestResults(profile, services, users_t - t0, users, bucket)
+    span = float(profile["run_time_s"]) * (len(profile["schedule"]["order"]) if compared else 1)
+    bucket = max(1.0, math.ceil(span / 120))
+    services = {name: _service(name, rows, t0, t_end, bucket) for name, rows in sides["candidate"].items()}
+    baseline = {name: _service(name, rows, t0, t_end, bucket) for name, rows in sides["baseline"].items()}
+    if compared:  # each side was loaded in its own rounds only: rate over those
+        active = float(profile["run_time_s"]) * len(profile["schedule"]["order"]) / 2
+        for stats in [*services.values(), *baseline.values()]:
+            stats.rps = stats.requests / active
+    rounds = {key: (np.array([r[0] for r in rows]), np.array([r[1] for r in rows], dtype=bool)) for key, rows in by_round.items()}
+    return LoadTestResults(profile, services, users_t - t0, users, bucket, baseline, rounds)
 
 
 def _service(name: str, rows: list[tuple[float, float, bool, str]], t0: float, t_end: float, bucket: float) -> ServiceStats:

@@ -110,11 +110,11 @@ class Check:
     def held(self) -> bool:
         if self.measured is None:
             return False
-        return self.measured <= self.limit if self.kind == "max" else self.measured >= self.limit
+        return bool(self.measured <= self.limit if self.kind == "max" else self.measured >= self.limit)
 
     def as_dict(self) -> dict[str, Any]:
         return {"service": self.service, "check": self.name, "measured": self.measured, "limit": self.limit,
-                "kind": self.kind, "unit": self.unit, "held": self.held}
+                "kind": self.kind, "unit": self.unit, "held": bool(self.held)}
 
 
 def check_service(name: str, objectives: Objectives, stats: dict[str, Any], expected_rps: float | None) -> list[Check]:

@@ -18,7 +18,8 @@ from runbook import commands
 from runbook.config import RunConfig, project_root
 from runbook.errors import CommandError, RunbookError
 from runbook.rundir import RunFolder, utc_now, write_json
-from runbook.services import answers, get
+from runbook.errors import WaitTimeout
+from runbook.services import Reply, Service, answers, get
 from runbook.targets import Outcome, Target, choose_target_for_run, make_target
 from runbook.waiting import wait_for
 
@@ -57,9 +58,17 @@ def _diagnosed(target: Target) -> Iterator[None]:
 
 
 def provision(config: RunConfig) -> Outcome:
+    from runbook import baseline
+
     target = target_for(config)
     with _diagnosed(target):
-        return target.provision()
+        prepared = baseline.prepare(config, target.folder)
+        outcome = target.provision()
+    if prepared is not None:
+        outcome.details.append(
+            f"baseline {prepared.ref} ({prepared.sha[:12]}): k8s/ taken from git into {target.folder.path / 'baseline'}"
+            if prepared.available else f"baseline {prepared.ref}: no comparison: {prepared.why}")
+    return outcome
 
 
 def ingress(config: RunConfig) -> Outcome:
@@ -80,30 +89,39 @@ class Verification:
     rows: list[dict[str, object]]
 
     def _repr_markdown_(self) -> str:
-        lines = [f"Routing verified through `{self.endpoint}`:", "", "| host | service | status | body |", "|---|---|---|---|"]
-        lines += [f"| {r['host']} | {r['service']} | {r['status']} | `{r['body']}` |" for r in self.rows]
+        lines = [f"Routing verified through `{self.endpoint}`:", "", "| host | service | side | status | body |", "|---|---|---|---|---|"]
+        lines += [f"| {r['host']} | {r['service']} | {r['side']} | {r['status']} | `{r['body']}` |" for r in self.rows]
         return "\n".join(lines)
 
 
 def verify(config: RunConfig) -> Verification:
     """One request per service through the ingress endpoint, retried until it answers right."""
     target = target_for(config)
-    with _diagnosed(target), target.endpoint() as (host, port):
-        rows = []
-        for service in target.services:
-            def probe(service=service):  # type: ignore[no-untyped-def]
-                reply = get(host, port, service, timeout=min(config.request_timeout, 5.0))
-                seen = f"HTTP {reply.status} {reply.body.strip()[:80]!r}"
-                return answers(reply, service), seen, reply
+    from runbook import baseline
 
-            reply = wait_for(
-                f"http://{host}:{port}{service.path} with Host {service.host} to answer 200 with {service.expect!r}",
-                probe, timeout=VERIFY_TIMEOUT_S, interval=1.0,
-            )
-            rows.append({"service": service.name, "host": service.host, "status": reply.status, "body": reply.body.strip()[:80]})
+    with _diagnosed(target), target.endpoint() as (host, port):
+        rows = [_verify_route(host, port, service, config) for service in target.services]
+        try:
+            rows += [_verify_route(host, port, service, config, side="baseline") for service in target.baseline_services]
+        except WaitTimeout as exc:
+            baseline.mark_unavailable(target.folder, f"the baseline's route does not answer: {exc}", config.require_baseline)
         result = Verification(f"http://{host}:{port}", rows)
         write_json(target.folder.path / VERIFY_FILE, {"endpoint": result.endpoint, "checked": utc_now(), "services": rows})
         return result
+
+
+def _verify_route(host: str, port: int, service: Service, config: RunConfig, side: str = "candidate") -> dict[str, object]:
+    def probe() -> tuple[bool, str, Reply]:
+        reply = get(host, port, service, timeout=min(config.request_timeout, 5.0))
+        seen = f"HTTP {reply.status} {reply.body.strip()[:80]!r}"
+        return answers(reply, service), seen, reply
+
+    reply = wait_for(
+        f"http://{host}:{port}{service.path} with Host {service.host} to answer 200 with {service.expect!r}",
+        probe, timeout=VERIFY_TIMEOUT_S, interval=1.0,
+    )
+    assert reply is not None
+    return {"service": service.name, "side": side, "host": service.host, "status": reply.status, "body": reply.body.strip()[:80]}
 
 
 def load_test(config: RunConfig) -> LoadTestRun:
@@ -111,15 +129,19 @@ def load_test(config: RunConfig) -> LoadTestRun:
 
     target = target_for(config)
     with _diagnosed(target), target.endpoint() as (host, port):
-        return run_load_test(config, target.services, target.folder.load_test, host, port)
+        return run_load_test(config, target.services, target.folder.load_test, host, port, baseline=target.baseline_services)
 
 
 def report(config: RunConfig) -> Report:
+    from runbook import baseline
     from runbook.report import build_report
+    from runbook.slo import load_slo
 
     target = target_for(config)
+    prepared = baseline.load(target.folder) if config.baseline else None
     return build_report(
-        target.folder.load_test, target.folder.report, target.name, target.description, commit_of_run(target.folder)
+        target.folder.load_test, target.folder.report, target.name, target.description, commit_of_run(target.folder),
+        slo=load_slo(config.slo_path), baseline=baseline.describe(prepared),
     )
 
 

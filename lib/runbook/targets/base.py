@@ -41,6 +41,14 @@ class Target(abc.ABC):
         self.folder = folder
         self.services = services
 
+    @property
+    def baseline_services(self) -> list[Service]:
+        """The baseline's services (own hosts), when the run has a baseline that is still in the comparison."""
+        from runbook import baseline
+
+        prepared = baseline.load(self.folder) if self.config.baseline else None
+        return prepared.service_list() if prepared else []
+
     @abc.abstractmethod
     def provision(self) -> Outcome: ...
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from runbook import commands
+from runbook import baseline, commands
 from runbook.config import RunConfig, project_root
 from runbook.errors import CommandError, RunbookError, WaitTimeout
 from runbook.kube import Kube, Runner, Starter
@@ -177,7 +177,36 @@ class ClusterTarget(Target):
             ready = wait_rollout(api, self.app_namespace, service.name, timeout=ROLLOUT_TIMEOUT_S)
             self.kube.helm("test", service.name, "--namespace", self.app_namespace, "--timeout", "120s", timeout=180)
             details.append(f"{service.name}: rolled out, {ready} ready; helm test passed; routed by Host {service.host}")
+        details += self.deploy_baseline(api)
         return Outcome("deploy", True, f"{len(self.services)} releases of k8s/charts/echo in namespace {self.app_namespace}", details)
+
+    @property
+    def baseline_namespace(self) -> str:
+        return f"{self.app_namespace}{baseline.NAMESPACE_SUFFIX}"[:63].rstrip("-")
+
+    def deploy_baseline(self, api: Any) -> list[str]:
+        """The base commit's chart and values beside the candidate: own namespace, releases and hosts.
+
+        A baseline that fails to deploy leaves the run without a comparison (and says why),
+        unless --require-baseline; its failed releases stay for the diagnostics and teardown.
+        """
+        prepared = baseline.load(self.folder) if self.config.baseline else None
+        if prepared is None:
+            return []
+        if not prepared.available:
+            return [f"baseline {prepared.ref}: not deployed: {prepared.why}"]
+        chart, namespace = str(prepared.chart), self.baseline_namespace
+        try:
+            for service in prepared.service_list():
+                self.kube.helm_upgrade(service.name + baseline.RELEASE_SUFFIX, chart, namespace, [Path(service.values_file)],
+                                       timeout_s=HELM_TIMEOUT_S, extra=["--set-string", f"ingressRoute.host={service.host}"])
+            for service in prepared.service_list():
+                wait_rollout(api, namespace, service.name + baseline.RELEASE_SUFFIX, timeout=ROLLOUT_TIMEOUT_S)
+        except (CommandError, RunbookError) as exc:
+            baseline.mark_unavailable(self.folder, f"the baseline did not deploy: {exc}", self.config.require_baseline)
+            return [f"baseline {prepared.ref}: failed to deploy, no comparison: {str(exc).splitlines()[0]}"]
+        return [f"baseline {prepared.ref} ({prepared.sha[:12]}): {s.name}{baseline.RELEASE_SUFFIX} in namespace "
+                f"{namespace}, routed by Host {s.host}" for s in prepared.service_list()]
 
     @contextlib.contextmanager
     def endpoint(self) -> Iterator[tuple[str, int]]:
@@ -190,14 +219,22 @@ class ClusterTarget(Target):
         ) as address:
             yield address
 
+    def namespaces(self) -> list[str]:
+        """The namespaces the run put things in (the baseline's too)."""
+        names = [self.traefik_namespace, self.app_namespace] + ([self.baseline_namespace] if self.config.baseline else [])
+        return list(dict.fromkeys(names))
+
     def collect_diagnostics(self) -> list[str]:
-        return self.kube.diagnostics(self.folder.diagnostics, [self.traefik_namespace, self.app_namespace])
+        return self.kube.diagnostics(self.folder.diagnostics, self.namespaces())
 
     def uninstall_releases(self) -> list[str]:
+        releases = [(s.name, self.app_namespace) for s in self.services]
+        if self.config.baseline:
+            releases += [(s + baseline.RELEASE_SUFFIX, self.baseline_namespace) for s in self.config.services]
         notes = []
-        for release in [s.name for s in self.services]:
-            done = self.kube.helm("uninstall", release, "--namespace", self.app_namespace, "--wait", "--timeout", "120s",
-                                  timeout=180, check=False)
+        for release, namespace in releases:
+            done = self.kube.helm("uninstall", release, "--namespace", namespace, "--ignore-not-found", "--wait",
+                                  "--timeout", "120s", timeout=180, check=False)
             notes.append(f"helm uninstall {release}: {'done' if done.returncode == 0 else done.stderr.strip()[-200:]}")
         return notes
 
@@ -299,8 +336,9 @@ class KubeconfigTarget(ClusterTarget):
         return True  # the cluster's nodes are not on this machine's loopback
 
     def traefik_extra_args(self) -> list[str]:
-        # Only this run's IngressRoutes: leave everything else in the cluster alone.
-        return ["--set", f"providers.kubernetesCRD.namespaces={{{self.namespace}}}"]
+        # Only this run's IngressRoutes (the baseline's namespace too): leave everything else in the cluster alone.
+        watched = ",".join([self.namespace] + ([self.baseline_namespace] if self.config.baseline else []))
+        return ["--set", f"providers.kubernetesCRD.namespaces={{{watched}}}"]
 
     def provision(self) -> Outcome:
         version = self.kube.kubectl("version", "-o", "json", timeout=30).stdout
@@ -320,6 +358,10 @@ class KubeconfigTarget(ClusterTarget):
         notes = self.uninstall_releases()
         done = self.kube.helm("uninstall", "traefik", "--namespace", self.namespace, "--wait", "--timeout", "120s", timeout=180, check=False)
         notes.append(f"helm uninstall traefik: {'done' if done.returncode == 0 else done.stderr.strip()[-200:]}")
+        if self.config.baseline:  # created by the baseline's install: the run's own
+            self.kube.kubectl("delete", "namespace", self.baseline_namespace, "--ignore-not-found", "--wait=true",
+                              "--timeout=180s", timeout=240)
+            notes.append(f"deleted namespace {self.baseline_namespace}")
         if self.state().get("created_namespace"):
             self.kube.kubectl("delete", "namespace", self.namespace, "--wait=true", "--timeout=180s", timeout=240)
             notes.append(f"deleted namespace {self.namespace}")

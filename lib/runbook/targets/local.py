@@ -53,8 +53,9 @@ class LocalTarget(Target):
         if running:
             return Outcome("provision", True, f"reusing the local ingress (pid {running['pid']}) on {host}:{port}")
         ensure_port_free(host, port)
-        routes = [f"--route={s.host}={s.expect}" for s in self.services]
-        argv = [sys.executable, "-m", MARKER, f"--listen={host}:{port}", *routes]
+        routes = [f"--route={s.host}={s.expect}" for s in [*self.services, *self.baseline_services]]
+        delays = [f"--delay={s.host}={self.config.delays[s.name]:g}" for s in self.services if s.name in self.config.delays]
+        argv = [sys.executable, "-m", MARKER, f"--listen={host}:{port}", *routes, *delays]
         # Its own session (commands.start): it must outlive this stage's kernel and ignore its signals.
         process = commands.start(argv, log_path=self.log_path, base_env=environment_without_secrets())
         state = {"pid": process.pid, "argv": argv, "host": host, "port": port, "started": utc_now()}
@@ -75,6 +76,8 @@ class LocalTarget(Target):
                 raise RunbookError(f"{host}:{port} is already in use: {text}; free it or pass --ingress-port") from None
             raise RunbookError(f"the local ingress did not start (exit code {code}): {text}") from None
         details = [f"{s.host} -> {s.name} (answers {s.expect!r})" for s in self.services]
+        details += [f"{s.host} -> {s.name} of the baseline (answers {s.expect!r})" for s in self.baseline_services]
+        details += [f"--inject-delay: {name} answers {ms:g} ms later (candidate side only)" for name, ms in self.config.delays.items()]
         details.append(f"pid {process.pid}, log {self.log_path}")
         return Outcome("provision", True, f"local ingress listening on {host}:{port}", details)
 
