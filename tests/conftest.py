@@ -6,11 +6,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from runbook.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,14 +28,11 @@ def port() -> int:
 
 
 def wait_listening(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+    def probe() -> tuple[bool, str, None]:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True, "listening", None
+
+    wait_for(f"something to listen on 127.0.0.1:{port}", probe, timeout=timeout, interval=0.05)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, free_port
 from runbook import commands, kubewait, stages
 from runbook.config import RunConfig
 from runbook.errors import CommandError, RunbookError
@@ -81,7 +81,8 @@ def fake_api():
         yield fake
 
 
-def kind_target(tmp_path, recorder, port=8080, helm_major=4, **params):
+def kind_target(tmp_path, recorder, port=None, helm_major=4, **params):
+    port = port or free_port()  # provision checks that the port is free: never the default 8080
     config = RunConfig.from_parameters(target="kind", run_dir=str(tmp_path / "run"), ingress_port=port, **params)
     folder = RunFolder(config.run_path).create()
     return KindTarget(config, folder, load_services(config.services), tools=toolbox(helm_major), runner=recorder)
@@ -109,7 +110,7 @@ def test_provision_creates_the_cluster_then_waits_for_both_nodes(tmp_path, fake_
     assert "created the kind cluster runbook" in outcome.summary
     assert "runbook-control-plane, runbook-worker" in outcome.details[0]
     rendered = yaml.safe_load((run / "target" / "kind-config.yaml").read_text())
-    assert rendered["nodes"][1]["extraPortMappings"][0]["hostPort"] == 8080
+    assert rendered["nodes"][1]["extraPortMappings"][0]["hostPort"] == target.config.ingress_port
     state = json.loads((run / "target" / "cluster.json").read_text())
     assert state["context"] == "kind-runbook" and state["cluster"] == "runbook"
 
@@ -374,3 +375,70 @@ def test_a_kubeconfig_list_is_left_to_the_tools(tmp_path, monkeypatch, fake_api)
     target.teardown()
     assert recorder.calls and all("--kubeconfig" not in argv for argv, _ in recorder.calls)
     assert any(f"/namespaces/{target.namespace}/deployments/foo" in r for r in fake_api.requests)
+
+
+def with_baseline(target):
+    """The run's baseline as provision prepares it: k8s/ of HEAD taken from git into the run folder."""
+    from runbook import baseline
+
+    return baseline.prepare(target.config, target.folder)
+
+
+def test_the_baseline_is_deployed_beside_the_candidate_from_its_own_chart(tmp_path, fake_api):
+    recorder = Recorder().on(KUBECTL, result="customresourcedefinition.apiextensions.k8s.io/ingressroutes.traefik.io\n")
+    target = kind_target(tmp_path, recorder, baseline="HEAD")
+    prepared = with_baseline(target)
+    for name in ("foo", "bar"):
+        fake_api.deployments[("runbook-baseline", f"{name}-baseline")] = [deployment(f"{name}-baseline", "runbook-baseline")]
+    fake_api.write_kubeconfig(Path(target.kubeconfig_path()))
+    outcome = target.deploy()
+    extracted = tmp_path / "run" / "baseline" / "k8s"
+    upgrades = [argv for argv, _ in recorder.calls if "upgrade" in argv]
+    assert [argv[3] for argv in upgrades] == ["foo", "bar", "foo-baseline", "bar-baseline"]
+    foo_base = upgrades[2]
+    assert foo_base[4] == str(extracted / "charts" / "echo") == str(prepared.chart)
+    assert foo_base[foo_base.index("--namespace") + 1] == "runbook-baseline"
+    assert foo_base[foo_base.index("--values") + 1] == str(extracted / "deployment" / "foo" / "values.yaml")
+    assert foo_base[foo_base.index("--set-string") + 1] == "ingressRoute.host=foo.baseline.localhost"
+    assert "--wait=legacy" in foo_base
+    assert any("/namespaces/runbook-baseline/deployments/foo-baseline" in r for r in fake_api.requests)
+    assert "foo-baseline in namespace runbook-baseline, routed by Host foo.baseline.localhost" in "\n".join(outcome.details)
+    assert "runbook-baseline" in target.namespaces()
+
+
+@pytest.mark.parametrize("required", [False, True])
+def test_a_baseline_that_fails_to_deploy_leaves_the_run_without_comparison(tmp_path, fake_api, required):
+    from runbook import baseline
+
+    recorder = Recorder().on(KUBECTL, result="customresourcedefinition.apiextensions.k8s.io/ingressroutes.traefik.io\n")
+    recorder.on(HELM, "upgrade", "--install", "foo-baseline",
+                result=CommandError([HELM, "upgrade"], 1, "Error: chart requires kubeVersion >=9"))
+    target = kind_target(tmp_path, recorder, baseline="HEAD", require_baseline=required)
+    with_baseline(target)
+    fake_api.write_kubeconfig(Path(target.kubeconfig_path()))
+    if required:
+        with pytest.raises(RunbookError, match="(?s)--require-baseline: the baseline did not deploy.*kubeVersion"):
+            target.deploy()
+        return
+    outcome = target.deploy()
+    assert "failed to deploy, no comparison" in outcome.details[-1]
+    state = baseline.load(target.folder)
+    assert not state.available and "kubeVersion >=9" in state.why and target.baseline_services == []
+
+
+def test_the_kubeconfig_target_watches_and_removes_the_baseline_namespace(tmp_path, monkeypatch, port):
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    recorder = Recorder().on(KUBECTL, "get", "namespace", result="")
+    target = kubeconfig_target(tmp_path, recorder, ingress_port=port, baseline="HEAD")
+    starter, _ = stand_in_forward(port)
+    target.kube.starter = starter
+    target.provision()
+    target.install_ingress()
+    (argv,) = [a for a, _ in recorder.calls if "upgrade" in a]
+    assert argv[argv.index("--set") + 1] == "providers.kubernetesCRD.namespaces={runbook-run-42,runbook-run-42-baseline}"
+    recorder.calls.clear()
+    target.teardown()
+    cmds = recorder.commands()
+    assert any(c.startswith(f"{HELM} uninstall foo-baseline --namespace runbook-run-42-baseline") for c in cmds)
+    assert any(c.startswith(f"{KUBECTL} delete namespace runbook-run-42-baseline") for c in cmds)
+    assert cmds[-1].startswith(f"{KUBECTL} delete namespace runbook-run-42 ")

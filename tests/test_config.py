@@ -44,6 +44,15 @@ def test_durations(text, seconds):
         ("services", "", "non-empty"),
         ("keep_cluster", "perhaps", "true or false"),
         ("cluster_name", "My_Cluster", "DNS label"),
+        ("wait_min", -0.5, "at least 0"),
+        ("wait_max", float("nan"), "at least 0"),
+        ("spawn_rate", float("nan"), "greater than 0"),
+        ("request_timeout", float("inf"), "at most 300"),
+        ("rounds", 1, "between 2 and 20"),
+        ("inject_delay", "foo=0", "greater than 0"),
+        ("inject_delay", "foo", "SERVICE=MS"),
+        ("baseline", "--upload-pack=evil", "git commit"),
+        ("slo", "", "must not be empty"),
     ],
 )
 def test_bad_values_name_themselves(name, value, message):

@@ -21,6 +21,7 @@ def rehearsal(tmp_path, port):
         fake.node_states = [[node("runbook-control-plane"), node("runbook-worker")]]
         for name in ("foo", "bar"):
             fake.deployments[("runbook", name)] = [deployment(name, "runbook")]
+            fake.deployments[("runbook-baseline", f"{name}-baseline")] = [deployment(f"{name}-baseline", "runbook-baseline")]
         state = tmp_path / "state"
         bin_dir = install_fake_tools(tmp_path / "bin", state)
         yield state, environment(bin_dir, state, fake.url, port), port
@@ -85,3 +86,20 @@ def test_port_forward_mode_opens_a_forward_per_stage_and_maps_no_port(tmp_path, 
     assert len(forwards) == 3  # ingress (serving check), verify, load_test
     assert all(c.endswith(f"--namespace traefik svc/traefik {port}:80") for c in forwards)
     assert json.loads((run / "report" / "result.json").read_text())["status"] == "passed"
+
+
+def test_the_kind_path_with_a_baseline_deploys_and_compares_both_sides(tmp_path, rehearsal):
+    state, env, port = rehearsal
+    run = tmp_path / "run"
+    done = run_cli("run", "--target", "kind", "--run-time", "2s", "--users", "20", "--spawn-rate", "20",
+                   "--baseline", "HEAD", "--rounds", "2", "--ingress-port", str(port), "--output-dir", str(run), env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    upgrades = [c.split() for c in commands_of(state, "helm") if c.startswith("upgrade")]
+    assert [c[2] for c in upgrades] == ["traefik", "foo", "bar", "foo-baseline", "bar-baseline"]
+    base = upgrades[3]
+    assert base[3] == str(run / "baseline" / "k8s" / "charts" / "echo")
+    assert base[base.index("--namespace") + 1] == "runbook-baseline"
+    assert "ingressRoute.host=foo.baseline.localhost" in base
+    result = json.loads((run / "report" / "result.json").read_text())
+    assert result["comparison"]["available"] and set(result["comparison"]["services"]) == {"foo", "bar"}
+    assert commands_of(state, "kind")[-1] == "delete cluster --name runbook"

@@ -65,3 +65,37 @@ def test_a_missing_deployment_is_seen_as_not_found(api):
     _, client = api
     with pytest.raises(WaitTimeout, match=r"NotFoundException: \(404\)"):
         wait_rollout(client, "runbook", "nope", timeout=0.3, interval=0.05)
+
+
+def test_an_hpa_managed_deployment_rolls_out_at_the_defaulted_count(api):
+    fake, client = api
+    # The chart renders no spec.replicas beside its HPA: the API server defaults it to 1.
+    fake.deployments[("runbook", "foo")] = [deployment("foo", "runbook", replicas=None, updated=1, total=1, available=1)]
+    assert wait_rollout(client, "runbook", "foo", timeout=5, interval=0.01) == 1
+
+
+def test_old_replicas_still_terminating_are_waited_for(api):
+    fake, client = api
+    fake.deployments[("runbook", "foo")] = [
+        deployment("foo", "runbook", updated=2, total=3, available=2),  # new ones ready, an old one terminating
+        deployment("foo", "runbook", updated=2, total=2, available=2),
+    ]
+    assert wait_rollout(client, "runbook", "foo", timeout=5, interval=0.01) == 2
+    assert sum("/deployments/foo" in r for r in fake.requests) == 2
+    fake.deployments[("runbook", "foo")] = [deployment("foo", "runbook", updated=2, total=3, available=2)]
+    with pytest.raises(WaitTimeout, match="2/2 updated, 3 total"):
+        wait_rollout(client, "runbook", "foo", timeout=0.3, interval=0.05)
+
+
+def test_a_rollout_past_its_progress_deadline_gives_up_at_once(api):
+    import time
+
+    from runbook.errors import GiveUp
+
+    fake, client = api
+    fake.deployments[("runbook", "foo")] = [
+        deployment("foo", "runbook", updated=1, total=2, available=1, progressing=("False", "ProgressDeadlineExceeded"))]
+    started = time.monotonic()
+    with pytest.raises(GiveUp, match="exceeded its progress deadline.*has timed out progressing"):
+        wait_rollout(client, "runbook", "foo", timeout=30, interval=0.05)
+    assert time.monotonic() - started < 5

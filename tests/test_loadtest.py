@@ -22,22 +22,26 @@ def config(tmp_path, port, **extra):
     return RunConfig.from_parameters(target="local", run_dir=str(tmp_path), ingress_port=port, **extra)
 
 
-def test_unreachable_target_fails_within_15s(tmp_path, port):
+#: The preflight's budget in these tests: the default (10 s) is what a run pays, not what a test needs to.
+BUDGET = 1.5
+
+
+def test_unreachable_target_fails_within_its_budget(tmp_path, port):
     started = time.monotonic()
-    with pytest.raises(TargetUnreachable, match=f"unreachable.*127.0.0.1:{port}.*foo.localhost"):
-        run_load_test(config(tmp_path, port), SERVICES, tmp_path / "load_test", "127.0.0.1", port)
-    assert time.monotonic() - started < 15
+    with pytest.raises(TargetUnreachable, match=f"unreachable.*127.0.0.1:{port}.*foo.localhost.*within 1.5s"):
+        run_load_test(config(tmp_path, port), SERVICES, tmp_path / "load_test", "127.0.0.1", port, preflight_budget=BUDGET)
+    assert BUDGET <= time.monotonic() - started < BUDGET + 3
     assert not (tmp_path / "load_test" / "profile.json").exists()
 
 
-def test_a_target_that_accepts_but_never_answers_fails_within_15s(tmp_path, port):
+def test_a_target_that_accepts_but_never_answers_fails_within_its_budget(tmp_path, port):
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", port))
         silent.listen(64)  # connections complete in the backlog; nothing ever answers
         started = time.monotonic()
         with pytest.raises(TargetUnreachable, match="no HTTP answer"):
-            preflight("127.0.0.1", port, SERVICES, timeout=5.0)
-        assert time.monotonic() - started < 15
+            preflight("127.0.0.1", port, SERVICES, timeout=5.0, budget=BUDGET)
+        assert time.monotonic() - started < BUDGET + 3
 
 
 def test_runs_locust_and_keeps_its_files(tmp_path, ingress):
@@ -64,8 +68,8 @@ def test_a_target_that_answers_wrong_fails_fast_before_the_load(tmp_path, ingres
     cfg = config(tmp_path, ingress, users=2, spawn_rate=2, run_time="2s", wait_max=0.1)
     started = time.monotonic()
     with pytest.raises(TargetNotReady, match="answers but not as bar should.*HTTP 200 'bar'.*'BAR!'"):
-        run_load_test(cfg, services, tmp_path / "load_test", "127.0.0.1", ingress)
-    assert time.monotonic() - started < 15
+        run_load_test(cfg, services, tmp_path / "load_test", "127.0.0.1", ingress, preflight_budget=BUDGET)
+    assert time.monotonic() - started < BUDGET + 3
     assert not (tmp_path / "load_test" / "locust_stats.csv").exists()
 
 

@@ -75,3 +75,40 @@ def test_secrets_do_not_reach_the_process(tmp_path, port, monkeypatch):
         assert b"ghp_secretvalue" not in environ
     finally:
         target.teardown()
+
+
+def test_a_stand_in_that_exits_at_once_fails_provision_within_2s(tmp_path, port, monkeypatch):
+    import time
+
+    from runbook.targets import local
+
+    # A module that does not exist: the interpreter exits with code 1 straight away.
+    monkeypatch.setattr(local, "MARKER", "runbook.no_such_stand_in")
+    started = time.monotonic()
+    with pytest.raises(RunbookError, match=r"did not start \(exit code 1\).*No module named runbook.no_such_stand_in"):
+        make(tmp_path, port).provision()
+    assert time.monotonic() - started < 2
+
+
+def test_the_baseline_and_a_delay_are_served_by_the_stand_in(tmp_path, port):
+    import time
+
+    from runbook import baseline
+
+    target = make(tmp_path, port, baseline="HEAD", inject_delay="foo=200")
+    baseline.prepare(target.config, target.folder)
+    outcome = target.provision()
+    try:
+        foo, bar = target.services
+        base_foo = target.baseline_services[0]
+        assert base_foo.host == "foo.baseline.localhost"
+        started = time.monotonic()
+        assert get("127.0.0.1", port, foo, timeout=5).body == "foo\n"
+        assert time.monotonic() - started >= 0.2  # the candidate side of foo answers 200 ms later
+        started = time.monotonic()
+        assert get("127.0.0.1", port, base_foo, timeout=5).body == "foo\n"
+        assert get("127.0.0.1", port, bar, timeout=5).body == "bar\n"
+        assert time.monotonic() - started < 0.2  # the baseline and bar do not
+        assert "foo.baseline.localhost -> foo of the baseline" in "\n".join(outcome.details)
+    finally:
+        target.teardown()

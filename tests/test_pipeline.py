@@ -11,9 +11,9 @@ import nbformat
 import pytest
 from matplotlib.image import imread
 
-from conftest import ROOT, run_cli
+from conftest import free_port, ROOT, run_cli
 from runbook.errors import ConfigError, StageFailed
-from runbook.pipeline import NOTEBOOKS, execute_stage, stages_to_run
+from runbook.pipeline import declared_parameters, NOTEBOOKS, execute_stage, stages_to_run
 from runbook.config import RunConfig
 from runbook.targets.local import is_our_process
 
@@ -161,15 +161,13 @@ def test_a_failing_notebook_is_kept_with_its_error(tmp_path):
 
 def test_the_notebooks_run_in_order_with_their_defaults(tmp_path):
     """What a person does in Jupyter: open each notebook in turn and run it as committed."""
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", 8080))
-        except OSError:
-            pytest.skip("127.0.0.1:8080 (the default ingress port) is taken on this machine")
     run_dir = str(tmp_path / "interactive")
+    port = free_port()
     for stage, name in NOTEBOOKS.items():
-        # run_dir is the only value changed, so that the test does not write into the checkout.
-        execute_stage(ROOT / "notebooks" / name, tmp_path / name, {"run_dir": run_dir})
+        # Only the run folder (not in the checkout) and the port (8080 may be taken here) change.
+        notebook = ROOT / "notebooks" / name
+        changed = {"run_dir": run_dir, "ingress_port": port}
+        execute_stage(notebook, tmp_path / name, {k: v for k, v in changed.items() if k in declared_parameters(notebook)})
     result = json.loads((tmp_path / "interactive" / "report" / "result.json").read_text())
     assert result["config"]["run_time_s"] == 30 and result["config"]["users"] == 100
     assert result["status"] == "passed"

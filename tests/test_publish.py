@@ -329,3 +329,44 @@ def test_the_comment_is_found_past_the_first_page_and_no_issue_is_read(run, gith
     assert [c["body"] for c in github.comments if c["login"] == "github-actions[bot]"][0] == "Deployed to preview"
     assert any("page=2" in path for _, path, _ in github.requests)
     assert not [path for method, path, _ in github.requests if method == "GET" and re.fullmatch(r".*/issues/\d+", path)]
+
+
+def comparison_section(verdict="slower"):
+    metric = {"change": 0.0, "low": -0.1, "high": 0.1, "verdict": "no significant change", "limit": 0.25,
+              "beyond_limit": False, "candidate_rounds": [2.0, 2.0, 2.0], "baseline_rounds": [2.0, 2.0, 2.0]}
+    foo = {m: dict(metric) for m in ("p50", "p95", "p99", "throughput", "failure_ratio")}
+    foo["p95"] = {**metric, "change": 0.5, "low": 0.3, "high": 0.7, "verdict": verdict, "beyond_limit": False,
+                  "candidate_rounds": [3.0, 3.0, 3.0]}
+    return {"baseline": {"ref": "HEAD^1", "sha": "b" * 40}, "available": True, "why": "", "pairs": 3, "round_s": 30,
+            "warmup_s": 12, "order": [], "confidence": 0.95, "verdict": "slower", "failed": False,
+            "headline": "all fine @everyone [click](https://evil.example)", "services": {"foo": foo}}
+
+
+def test_the_comparison_reaches_the_comment_rebuilt_from_its_numbers(run, github, tmp_path):
+    result = json.loads((run.report / "result.json").read_text())
+    result["comparison"] = comparison_section()
+    (run.report / "result.json").write_text(json.dumps(result))
+    (run.report / "rounds.png").write_bytes((run.report / "throughput.png").read_bytes())
+    publish_run(config(run), run, env_for(github, tmp_path))
+    body = github.comments[0]["body"]
+    # The headline is rebuilt from the numbers (the artifact's own text is not trusted), and the
+    # limit's verdict too: +50% is beyond 25%, whatever beyond_limit said.
+    assert "**Against the base**: foo p95 +50% (+30%..+70%), over the 25% limit" in body
+    assert "evil.example" not in body and "all fine" not in body
+    assert "| `foo` | p95 | 2.0 ms | 3.0 ms | +50% (+30%..+70%) | slower ❌ | 25% |" in body
+    assert "Load test failed" in body  # the artifact said passed; its own numbers say otherwise
+    assert len(IMAGE.findall(body)) == 4 and "rounds.png" in body
+    result["comparison"] = comparison_section(verdict="much slower")
+    (run.report / "result.json").write_text(json.dumps(result))
+    with pytest.raises(PublishError, match="comparison.services.foo.p95 is missing or has no known verdict"):
+        publish_run(config(run), run, env_for(github, tmp_path))
+
+
+def test_the_chart_upload_builds_again_when_the_branch_moved(run, github, tmp_path):
+    publish_run(config(run), run, env_for(github, tmp_path))  # the assets branch exists now
+    # Another publish moves the branch between our read and our update: GitHub refuses the non-fast-forward once.
+    github.fail("PATCH", r"/repos/octo/app/git/refs/heads/runbook-assets", 422, "Update is not a fast forward", times=1)
+    outcome = publish_run(config(run), run, env_for(github, tmp_path, GITHUB_RUN_ID="557"))
+    assert outcome.applies
+    patches = [r for r in github.requests if r[0] == "PATCH" and "/git/refs/" in r[1]]
+    assert len(patches) == 2 and "runbook/pr-7/557/throughput.png" in github.comments[0]["body"]

@@ -105,3 +105,21 @@ def test_summary_uses_the_given_image_addresses(mixed):
 def test_missing_load_test_says_what_to_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="run the load_test stage first"):
         load_results(tmp_path)
+
+
+def test_every_percentile_is_the_one_it_names(mixed):
+    report = build_report(mixed / "load_test", mixed / "report", "local", "local", "c")
+    foo, bar = report.result["services"]["foo"], report.result["services"]["bar"]
+    # foo: successes at 1..100 ms (linear interpolation between order statistics)
+    assert (foo["p50_ms"], foo["p90_ms"], foo["p95_ms"], foo["p99_ms"]) == (50.5, 90.1, 95.05, 99.01)
+    assert (bar["p90_ms"], bar["p99_ms"]) == (10.0, 10.0)
+
+
+def test_one_failure_among_many_fails_the_verdict(tmp_path):
+    rows = [(1000 + i * 0.01, name, 5, 1, "") for i in range(999) for name in ("foo", "bar")]
+    rows.append((1009.99, "bar", 5000, 0, "ReadTimeout: read timed out"))
+    write_load_test(tmp_path / "load_test", rows)
+    report = build_report(tmp_path / "load_test", tmp_path / "report", "local", "local", "c")
+    assert report.result["status"] == "failed"
+    (failed,) = [c for c in report.result["slo"]["checks"] if not c["held"]]
+    assert (failed["service"], failed["check"], failed["measured"]) == ("bar", "failure ratio", 0.001)

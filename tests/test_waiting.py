@@ -37,3 +37,36 @@ def test_gives_up_saying_what_and_what_it_saw_last():
     assert "gave up after 3s waiting for the ingress to answer" in message
     assert "last seen: HTTP 503 at 3" in message
     assert calls == [0, 1, 2, 3]
+
+
+def test_a_probe_that_gives_up_ends_the_wait_at_once():
+    from runbook.errors import GiveUp
+
+    clock = FakeClock()
+    calls = []
+
+    def probe():
+        calls.append(clock.now)
+        if len(calls) == 3:
+            raise GiveUp("the process exited with code 2")
+        return False, "starting", None
+
+    with pytest.raises(GiveUp, match="exited with code 2"):
+        wait_for("x", probe, timeout=100, interval=1, clock=clock, sleep=clock.sleep)
+    assert calls == [0, 1, 2]
+
+
+def test_a_bug_in_a_probe_is_not_a_timeout():
+    clock = FakeClock()
+    with pytest.raises(TypeError):
+        wait_for("x", lambda: None + 1, timeout=100, clock=clock, sleep=clock.sleep)
+    assert clock.now == 0
+    seen = iter([(False, "a", None), (True, "b", 7)])
+
+    def probe():
+        value = next(seen)
+        if value[1] == "a":
+            raise KeyError("retried because the caller said so")
+        return value
+
+    assert wait_for("x", probe, timeout=10, retry_on=(KeyError,), clock=clock, sleep=clock.sleep) == 7

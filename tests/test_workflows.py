@@ -74,6 +74,11 @@ def test_the_runbook_workflow_has_no_write_access_and_always_keeps_its_results()
     assert by_name["Set up Python"]["with"]["cache"] == "pip"
     run = by_name["Run the runbook"]["run"]
     assert "--target kind" in run and "--output-dir" in run
+    # A pull request is compared with its base: the merge commit's first parent, which fetch-depth 2 brings.
+    assert by_name["Check out"]["with"]["fetch-depth"] == 2
+    assert '--baseline "$BASELINE"' in run
+    baseline = by_name["Run the runbook"]["env"]["BASELINE"]
+    assert "github.event_name == 'pull_request'" in baseline and "'HEAD^1'" in baseline
     upload = by_name["Upload the run folder"]
     assert upload["if"] == "${{ !cancelled() }}" and upload["with"]["name"] == "runbook-results"
     assert "!outputs/ci/target/kubeconfig" in upload["with"]["path"]

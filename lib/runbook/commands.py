@@ -2,7 +2,9 @@
 
 Every call has an argument list (never a shell string), a timeout, captured
 output, and fails with a CommandError that names the command and shows the
-tail of its stderr.
+tail of its stderr. No command the runbook starts sees the secret variables
+(config.SECRET_VARIABLES): they are stripped here, whatever environment the
+caller passes, so that a token can reach only the publish stage's kernel.
 """
 
 from __future__ import annotations
@@ -14,9 +16,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from runbook.config import environment_without_secrets
 from runbook.errors import CommandError
 
 log = logging.getLogger(__name__)
+
+
+def child_environment(base: Mapping[str, str], extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """base plus extra, without the secret variables (even if extra names one)."""
+    return environment_without_secrets({**base, **(extra or {})})
 
 
 @dataclass(frozen=True)
@@ -36,7 +44,7 @@ def run(
     check: bool = True,
     input_text: str | None = None,
 ) -> Result:
-    """Run argv to completion within timeout seconds; env is added to os.environ."""
+    """Run argv to completion within timeout seconds; env is added to os.environ, secrets removed."""
     args = [str(part) for part in argv]
     log.debug("running %s (timeout %ss)", " ".join(args), timeout)
     try:
@@ -45,7 +53,7 @@ def run(
             capture_output=True,
             text=True,
             timeout=timeout,
-            env={**os.environ, **(env or {})},
+            env=child_environment(os.environ, env),
             cwd=cwd,
             input=input_text,
             check=False,
@@ -78,7 +86,7 @@ class Background:
             try:
                 self.process = subprocess.Popen(
                     self.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    env={**(os.environ if base_env is None else base_env), **(env or {})},
+                    env=child_environment(os.environ if base_env is None else base_env, env),
                     start_new_session=True,  # its own session: it outlives a kernel and ignores its signals
                 )
             except FileNotFoundError:

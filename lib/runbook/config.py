@@ -201,7 +201,10 @@ def _delays(value: object, services: tuple[str, ...], target: str) -> str:
         name, sep, ms = part.strip().partition("=")
         if not sep or name not in services:
             raise ConfigError("inject_delay", part, f"expected SERVICE=MS with SERVICE one of {', '.join(services)}")
-        delay = _float("inject_delay", ms, 0.0, 10_000.0, open_low=True)
+        try:
+            delay = _float("inject_delay", ms, 0.0, 10_000.0, open_low=True)
+        except ConfigError as exc:
+            raise ConfigError("inject_delay", part, f"the milliseconds {exc.reason}") from None
         parts.append(f"{name}={delay:g}")
     return ",".join(parts)
 

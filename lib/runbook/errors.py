@@ -49,6 +49,10 @@ class WaitTimeout(RunbookError):
         super().__init__(f"gave up after {timeout:g}s waiting for {what}; last seen: {last}")
 
 
+class GiveUp(RunbookError):
+    """A probe's word that what it waits for will not come (a process exited, a rollout hit its deadline)."""
+
+
 class TargetUnreachable(RunbookError):
     """The ingress endpoint does not answer."""
 

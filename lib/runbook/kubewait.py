@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from runbook.waiting import wait_for
+from runbook.errors import GiveUp
+from runbook.waiting import NETWORK_ERRORS, wait_for
 
 POLL_S = 2.0  # between API reads
+
+
+def _api_errors() -> tuple[type[BaseException], ...]:
+    """What reading the API can meet while the cluster settles: error statuses (404 before creation), connection trouble."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    return (ApiException, HTTPError, *NETWORK_ERRORS)
 
 
 def _condition(obj: Any, kind: str) -> str | None:
@@ -29,7 +38,7 @@ def wait_nodes_ready(api_client: Any, expected: int, timeout: float, interval: f
         done = len(nodes) >= expected and all(state == "True" for state in states.values())
         return done, f"{len(nodes)}/{expected} nodes: {seen}", sorted(states)
 
-    return wait_for(f"{expected} nodes to be Ready", probe, timeout=timeout, interval=interval or POLL_S) or []
+    return wait_for(f"{expected} nodes to be Ready", probe, timeout=timeout, interval=interval or POLL_S, retry_on=_api_errors())
 
 
 def wait_rollout(api_client: Any, namespace: str, name: str, timeout: float, interval: float | None = None) -> int:
@@ -47,7 +56,13 @@ def wait_rollout(api_client: Any, namespace: str, name: str, timeout: float, int
         total = status.replicas or 0
         available = status.available_replicas or 0
         seen = f"generation observed={observed}, {updated}/{spec} updated, {total} total, {available} available"
+        progressing = next((c for c in status.conditions or [] if c.type == "Progressing"), None)
+        if observed and progressing is not None and progressing.reason == "ProgressDeadlineExceeded":
+            # The Deployment's own progressDeadlineSeconds has passed: it will not roll out by waiting longer.
+            raise GiveUp(f"deployment {namespace}/{name} exceeded its progress deadline: {progressing.message or seen}")
+        # Old replicas still terminating count in total: done only once they are gone.
         done = observed and updated >= spec and total == updated and available >= updated and available >= 1
         return done, seen, available
 
-    return wait_for(f"deployment {namespace}/{name} to roll out", probe, timeout=timeout, interval=interval or POLL_S) or 0
+    return wait_for(f"deployment {namespace}/{name} to roll out", probe, timeout=timeout, interval=interval or POLL_S,
+                    retry_on=_api_errors())

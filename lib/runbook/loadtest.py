@@ -22,7 +22,9 @@ from runbook import commands
 from runbook.config import RunConfig, environment_without_secrets, format_duration, project_root
 from runbook.errors import CommandError, RunbookError, TargetNotReady, TargetUnreachable, tail
 from runbook.rundir import utc_now, write_json
+from runbook.errors import WaitTimeout
 from runbook.services import Service, answers, get
+from runbook.waiting import wait_for
 
 log = logging.getLogger(__name__)
 
@@ -155,29 +157,28 @@ def preflight(host: str, port: int, services: list[Service], timeout: float, bud
     """
     deadline = time.monotonic() + budget
     for service in services:
-        last, answered = "no attempt", False
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                where = f"http://{host}:{port}{service.path} with Host {service.host}"
-                if answered:
-                    raise TargetNotReady(
-                        f"the target answers but not as {service.name} should: {where} gave {last} "
-                        f"(expected HTTP 200 containing {service.expect!r}); did the verify stage pass?"
-                    )
-                raise TargetUnreachable(
-                    f"the target is unreachable: no HTTP answer from {where} within {budget:g}s (last: {last}); "
-                    "is the target up (provision, ingress, deploy) and the ingress port right?"
-                )
-            try:
-                reply = get(host, port, service, timeout=min(timeout, max(remaining, 0.1)))
-                answered, last = True, f"HTTP {reply.status} {reply.body.strip()[:80]!r}"
-                if answers(reply, service):
-                    log.info("preflight %s: %s", service.host, last)
-                    break
-            except OSError as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            time.sleep(min(0.25, max(deadline - time.monotonic(), 0)))
+        answered: list[str] = []
+
+        def probe(service: Service = service, answered: list[str] = answered) -> tuple[bool, str, None]:
+            remaining = max(deadline - time.monotonic(), 0.1)
+            reply = get(host, port, service, timeout=min(timeout, remaining))
+            answered.append(f"HTTP {reply.status} {reply.body.strip()[:80]!r}")
+            return answers(reply, service), answered[-1], None
+
+        where = f"http://{host}:{port}{service.path} with Host {service.host}"
+        try:
+            wait_for(f"{where} to answer", probe, timeout=max(deadline - time.monotonic(), 0), interval=0.25)
+        except WaitTimeout as exc:
+            if answered:
+                raise TargetNotReady(
+                    f"the target answers but not as {service.name} should: {where} gave {exc.last} "
+                    f"(expected HTTP 200 containing {service.expect!r}); did the verify stage pass?"
+                ) from None
+            raise TargetUnreachable(
+                f"the target is unreachable: no HTTP answer from {where} within {budget:g}s (last: {exc.last}); "
+                "is the target up (provision, ingress, deploy) and the ingress port right?"
+            ) from None
+        log.info("preflight %s: %s", service.host, answered[-1])
 
 
 def run_load_test(

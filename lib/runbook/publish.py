@@ -79,8 +79,11 @@ def load_result(folder: RunFolder) -> dict[str, Any]:
         }
     if not services:
         raise PublishError("result.json lists no services")
+    slo, comparison = _slo_section(raw.get("slo")), _comparison_section(raw.get("comparison"))
+    # Recomputed where the numbers say so: data from the artifact can make a verdict worse, never better.
+    failed = raw["status"] == "failed" or not slo["held"] or bool(comparison and comparison["failed"])
     return {
-        "status": raw["status"],
+        "status": "failed" if failed else "passed",
         "target": raw["target"],
         "target_description": describe(raw["target"]),
         "commit": commit if SHA.match(commit) else "unknown",
@@ -94,8 +97,8 @@ def load_result(folder: RunFolder) -> dict[str, Any]:
             "endpoint": str(config.get("endpoint", ""))[:200],
         },
         "services": services,
-        "slo": _slo_section(raw.get("slo")),
-        "comparison": _comparison_section(raw.get("comparison")),
+        "slo": slo,
+        "comparison": comparison,
     }
 
 

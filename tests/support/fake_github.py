@@ -36,7 +36,8 @@ class FakeGitHub:
         self.errors: list[tuple[str, str, int, str]] = []  # (method, path regex, status, message)
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.artifacts: dict[int, list[dict[str, Any]]] = {}
-        self.jobs: dict[int, list[dict[str, Any]]] = {}  # run id -> [{name, conclusion, steps: [{name, conclusion}]}]
+        self.jobs: dict[int, list[dict[str, Any]]] = {}
+        self.error_budget: dict[int, int] = {}  # run id -> [{name, conclusion, steps: [{name, conclusion}]}]
         self.per_page = 30
         self.lock = threading.RLock()
         self.query: dict[str, str] = {}
@@ -63,8 +64,10 @@ class FakeGitHub:
         self.comments.append(comment)
         return comment
 
-    def fail(self, method: str, path_regex: str, status: int, message: str) -> None:
+    def fail(self, method: str, path_regex: str, status: int, message: str, times: int = 0) -> None:
+        """Answer method and path with an error: every time, or the first `times` times."""
         self.errors.append((method, path_regex, status, message))
+        self.error_budget[len(self.errors) - 1] = times
 
     def file_at(self, commit_sha: str, path: str) -> bytes | None:
         commit = self.commits.get(commit_sha)
@@ -125,8 +128,12 @@ class FakeGitHub:
             self.requests.append((method, path, headers))
             bare, _, query = path.partition("?")
             self.query = dict(parse_qsl(query))
-            for m, pattern, status, message in self.errors:
-                if m == method and re.fullmatch(pattern, bare):
+            for i, (m, pattern, status, message) in enumerate(self.errors):
+                if m == method and re.fullmatch(pattern, bare) and self.error_budget.get(i, 0) >= 0:
+                    if self.error_budget.get(i):
+                        self.error_budget[i] -= 1
+                        if self.error_budget[i] == 0:
+                            self.error_budget[i] = -1  # used up
                     return status, {"message": message, "documentation_url": "https://docs.github.invalid"}
             if headers.get("authorization", "") in ("", "token ", "Bearer "):
                 return 401, {"message": "Requires authentication"}

@@ -23,19 +23,31 @@ def node(name: str, ready: str = "True") -> dict[str, Any]:
     }
 
 
-def deployment(name: str, namespace: str, *, generation: int = 1, observed: int = 1, replicas: int = 2,
-               updated: int = 2, total: int = 2, available: int = 2) -> dict[str, Any]:
+def deployment(name: str, namespace: str, *, generation: int = 1, observed: int = 1, replicas: int | None = 2,
+               updated: int = 2, total: int = 2, available: int = 2,
+               progressing: tuple[str, str] | None = None) -> dict[str, Any]:
+    """A Deployment as the API server returns it.
+
+    replicas=None is one whose manifest has no spec.replicas (the HPA owns it): the API server
+    defaults it to 1 until the HPA scales it. total > updated models old replicas still terminating;
+    progressing=(status, reason) sets the Progressing condition (False, ProgressDeadlineExceeded).
+    """
     labels = {"app.kubernetes.io/instance": name}
+    conditions = []
+    if progressing is not None:
+        conditions.append({"type": "Progressing", "status": progressing[0], "reason": progressing[1],
+                           "message": f'ReplicaSet "{name}-abc" has timed out progressing.'})
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": name, "namespace": namespace, "generation": generation},
         "spec": {
-            "replicas": replicas,
+            "replicas": 1 if replicas is None else replicas,
             "selector": {"matchLabels": labels},
             "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "echo", "image": "x"}]}},
         },
-        "status": {"observedGeneration": observed, "replicas": total, "updatedReplicas": updated, "availableReplicas": available},
+        "status": {"observedGeneration": observed, "replicas": total, "updatedReplicas": updated,
+                   "availableReplicas": available, "conditions": conditions},
     }
 
 

@@ -52,7 +52,8 @@ elif TOOL == "kind":
         if "extraPortMappings" in config:  # the port mapping: "Traefik" answers on the host port
             port = os.environ["FAKE_INGRESS_PORT"]
             ingress = subprocess.Popen([{python!r}, "-m", "runbook.local_ingress", f"--listen=127.0.0.1:{{port}}",
-                                        "--route=foo.localhost=foo", "--route=bar.localhost=bar"],
+                                        "--route=foo.localhost=foo", "--route=bar.localhost=bar",
+                                        "--route=foo.baseline.localhost=foo", "--route=bar.baseline.localhost=bar"],
                                        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             pid = ingress.pid
         (STATE / "cluster").write_text(str(pid))

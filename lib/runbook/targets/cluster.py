@@ -163,7 +163,7 @@ class ClusterTarget(Target):
             seen = f"HTTP {reply.status} {reply.body.strip()[:60]!r}"
             return reply.status == 404, seen, seen
 
-        return wait_for(f"Traefik to answer on {host}:{port}", probe, timeout=SERVING_TIMEOUT_S, interval=1.0) or ""
+        return wait_for(f"Traefik to answer on {host}:{port}", probe, timeout=SERVING_TIMEOUT_S, interval=1.0)
 
     def deploy(self) -> Outcome:
         if not self.kube.crd_exists("ingressroutes.traefik.io"):

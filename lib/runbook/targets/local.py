@@ -12,13 +12,12 @@ import os
 import signal
 import socket
 import sys
-import time
 from pathlib import Path
 
 from runbook import commands
 from runbook import services as svc
 from runbook.config import environment_without_secrets
-from runbook.errors import RunbookError, WaitTimeout
+from runbook.errors import GiveUp, RunbookError, WaitTimeout
 from runbook.local_ingress import EXIT_PORT_IN_USE, HEALTH_PATH
 from runbook.rundir import read_json, utc_now, write_json
 from runbook.targets.base import Outcome, Target
@@ -67,7 +66,7 @@ class LocalTarget(Target):
                 timeout=START_TIMEOUT_S,
                 interval=0.05,
             )
-        except (WaitTimeout, RunbookError):
+        except (WaitTimeout, GiveUp):
             code = process.poll()
             text = self.log_path.read_text(errors="replace").strip()
             if code is None:
@@ -84,7 +83,7 @@ class LocalTarget(Target):
     def _health(self, process: commands.Background) -> tuple[bool, str, None]:
         code = process.poll()
         if code is not None:
-            raise RunbookError(f"exited with code {code}")
+            raise GiveUp(f"exited with code {code}")  # it will not answer by waiting longer
         probe = svc.Service(name="health", host="health", expect="ok", path=HEALTH_PATH)
         reply = svc.get(self.config.ingress_host, self.config.ingress_port, probe, timeout=1.0)
         return reply.status == 200, f"HTTP {reply.status}", None
@@ -171,12 +170,15 @@ def stop_process(pid: int, timeout: float = STOP_TIMEOUT_S) -> None:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def gone() -> tuple[bool, str, None]:
         _reap(pid)
-        if not is_our_process(pid):
-            return
-        time.sleep(0.05)
+        return not is_our_process(pid), "still running", None
+
+    try:
+        wait_for(f"the local ingress (pid {pid}) to stop", gone, timeout=timeout, interval=0.05)
+        return
+    except WaitTimeout:
+        pass
     log.warning("local ingress pid %s ignored SIGTERM for %ss; killing it", pid, timeout)
     try:
         os.kill(pid, signal.SIGKILL)

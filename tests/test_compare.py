@@ -1,0 +1,110 @@
+"""The comparison's statistics and the SLO file, on numbers known exactly."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from conftest import ROOT
+from runbook import compare
+from runbook.errors import ConfigError
+from runbook.slo import Check, check_service, load_slo
+
+ORDER = ["baseline", "candidate", "candidate", "baseline", "baseline", "candidate"]
+
+
+def rounds_for(cand_ms, base_ms, n=200, fail=None):
+    """Each round of foo: n successes at a fixed latency (so every percentile is that latency)."""
+    rounds = {}
+    cand, base = iter(cand_ms), iter(base_ms)
+    for number, side in enumerate(ORDER, 1):
+        latency = next(cand) if side == "candidate" else next(base)
+        ok = np.ones(n, dtype=bool)
+        if fail and (side, number) in fail:
+            ok[: fail[(side, number)]] = False
+        rounds[("foo", side, number)] = (np.full(n, float(latency)), ok)
+    return rounds
+
+
+def test_pairs_follow_the_balanced_order_and_the_interval_is_students_t():
+    # Pairs: (B1, C2), (C3, B4), (B5, C6). Candidate rounds 2, 3, 6; baseline 1, 4, 5.
+    changes = compare.compare_service("foo", rounds_for([2.2, 2.4, 2.0], [2.0, 2.0, 2.0]), ORDER, 10.0, {"p95": 0.05})
+    p95 = changes["p95"]
+    assert p95.candidate == [2.2, 2.4, 2.0] and p95.baseline == [2.0, 2.0, 2.0]
+    logs = np.log([1.1, 1.2, 1.0])
+    half = stats.t.ppf(0.975, 2) * logs.std(ddof=1) / math.sqrt(3)
+    assert p95.change == pytest.approx(math.expm1(logs.mean()))
+    assert (p95.low, p95.high) == (pytest.approx(math.expm1(logs.mean() - half)), pytest.approx(math.expm1(logs.mean() + half)))
+    assert p95.low < 0 < p95.high and p95.verdict == compare.SAME and not p95.beyond_limit
+
+
+def test_a_consistent_regression_is_slower_and_fails_only_beyond_its_limit():
+    slower = compare.compare_service("foo", rounds_for([3.0, 3.1, 2.9], [2.0, 2.0, 2.0]), ORDER, 10.0, {"p95": 0.10})
+    assert slower["p95"].verdict == compare.SLOWER and slower["p95"].beyond_limit  # +50% against a 10% limit
+    within = compare.compare_service("foo", rounds_for([3.0, 3.1, 2.9], [2.0, 2.0, 2.0]), ORDER, 10.0, {"p95": 0.60})
+    assert within["p95"].verdict == compare.SLOWER and not within["p95"].beyond_limit
+    faster = compare.compare_service("foo", rounds_for([1.0, 1.1, 0.9], [2.0, 2.0, 2.0]), ORDER, 10.0, {"p95": 0.10})
+    assert faster["p95"].verdict == compare.FASTER and not faster["p95"].beyond_limit
+    assert "foo p95 +50% (" in compare.headline({"foo": slower}) and "over the 10% limit" in compare.headline({"foo": slower})
+    assert "foo p95 +50% (+38%..+63%), within the 60% limit" in compare.headline({"foo": within})
+
+
+def test_less_throughput_is_slower_and_failures_are_compared_as_differences():
+    rounds = rounds_for([2, 2, 2], [2, 2, 2])
+    for number, side in enumerate(ORDER, 1):  # the candidate's rounds carry 20% fewer requests
+        if side == "candidate":
+            latency, ok = rounds[("foo", side, number)]
+            rounds[("foo", side, number)] = (latency[:160], ok[:160])
+    changes = compare.compare_service("foo", rounds, ORDER, 10.0, {"throughput": 0.15})
+    assert changes["throughput"].change == pytest.approx(-0.2) and changes["throughput"].verdict == compare.SLOWER
+    assert changes["throughput"].beyond_limit
+    failing = rounds_for([2, 2, 2], [2, 2, 2], fail={("candidate", 2): 3, ("candidate", 3): 4, ("candidate", 6): 5})
+    ratio = compare.compare_service("foo", failing, ORDER, 10.0, {})["failure_ratio"]
+    assert ratio.change == pytest.approx(0.02) and ratio.verdict == compare.SLOWER and ratio.limit is None
+    assert ratio.text().startswith("+2.00 pp")
+
+
+def test_too_few_pairs_or_an_empty_side_give_no_verdict():
+    rounds = rounds_for([2, 2, 2], [2, 2, 2])
+    del rounds[("foo", "baseline", 4)], rounds[("foo", "baseline", 5)]
+    p95 = compare.compare_service("foo", rounds, ORDER, 10.0, {})["p95"]
+    assert p95.change is None and p95.verdict == compare.SAME and p95.text() == "–"
+
+
+def test_the_shipped_slo_file_is_valid_and_services_inherit_the_default(tmp_path):
+    slo = load_slo(ROOT / "load_test" / "slo.yaml")
+    assert slo.default.max_failure_ratio == 0 and slo.default.regression["p95"] > 0
+    path = tmp_path / "slo.yaml"
+    path.write_text("default: {max_p95_ms: 100, regression: {p95: 0.2}}\nservices: {foo: {max_p95_ms: 5, regression: {p50: 0.1}}}\n")
+    custom = load_slo(path)
+    assert custom.for_service("foo").max_p95_ms == 5 and custom.for_service("foo").regression == {"p95": 0.2, "p50": 0.1}
+    assert custom.for_service("bar").max_p95_ms == 100
+
+
+@pytest.mark.parametrize(("text", "name", "reason"), [
+    ("default: {max_p95: 10}", "default.max_p95", "unknown key"),
+    ("default: {max_p95_ms: fast}", "default.max_p95_ms", "expected a number"),
+    ("default: {max_p95_ms: -1}", "default.max_p95_ms", "may not be negative"),
+    ("default: {max_p95_ms: .nan}", "default.max_p95_ms", "expected a number"),
+    ("default: {min_throughput_ratio: 1.5}", "default.min_throughput_ratio", "at most 1"),
+    ("default: {regression: {p90: 0.1}}", "default.regression.p90", "unknown metric"),
+    ("services: {foo: {regression: {p95: -0.1}}}", "services.foo.regression.p95", "may not be negative"),
+    ("defaults: {}", "slo.defaults", "unknown key"),
+])
+def test_a_bad_slo_file_names_the_key(tmp_path, text, name, reason):
+    path = tmp_path / "slo.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=reason) as caught:
+        load_slo(path)
+    assert caught.value.name == name
+
+
+def test_checks_compare_measured_with_limits():
+    slo = load_slo(ROOT / "load_test" / "slo.yaml")
+    entry = {"requests": 1000, "failures": 1, "rps": 40.0, "p50_ms": 2.0, "p95_ms": 300.0, "p99_ms": 400.0}
+    checks = {c.name: c for c in check_service("foo", slo.default, entry, expected_rps=100.0)}
+    assert not checks["failure ratio"].held  # one failure among a thousand fails a limit of 0
+    assert checks["p50"].held and not checks["p95"].held and checks["p99"].held
+    assert checks["throughput ratio"].measured == 0.4 and not checks["throughput ratio"].held
+    assert Check("foo", "p95", None, 10.0, "max").held is False  # nothing measured is not a pass
