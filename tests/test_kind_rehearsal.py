@@ -103,3 +103,56 @@ def test_the_kind_path_with_a_baseline_deploys_and_compares_both_sides(tmp_path,
     result = json.loads((run / "report" / "result.json").read_text())
     assert result["comparison"]["available"] and set(result["comparison"]["services"]) == {"foo", "bar"}
     assert commands_of(state, "kind")[-1] == "delete cluster --name runbook"
+
+
+def test_the_stand_in_traefik_routes_only_what_deploy_installed(tmp_path, rehearsal):
+    # Verify after provision and ingress alone: the IngressRoute CRD exists, but nothing routes foo yet.
+    state, env, port = rehearsal
+    run = tmp_path / "run"
+    done = run_cli("run", "--target", "kind", "--stages", "provision,ingress", "--keep-cluster", "--ingress-port", str(port),
+                   "--output-dir", str(run), env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    from runbook.services import get, load_services
+
+    foo = load_services(("foo",))[0]
+    assert get("127.0.0.1", port, foo, timeout=5).status == 404  # Traefik serves, and has no route for foo
+    done = run_cli("run", "--target", "kind", "--stages", "deploy,verify,teardown", "--ingress-port", str(port),
+                   "--output-dir", str(run), env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads((run / "verify.json").read_text())["services"][0]["body"] == "foo"
+
+
+def test_deploy_before_the_ingress_stage_fails_as_helm_would(tmp_path, rehearsal):
+    state, env, port = rehearsal
+    run = tmp_path / "run"
+    done = run_cli("run", "--target", "kind", "--stages", "provision,deploy", "--ingress-port", str(port),
+                   "--output-dir", str(run), env=env)
+    assert done.returncode == 1 and "IngressRoute CRD is not in the cluster" in done.stdout
+
+
+@pytest.fixture
+def kubeconfig_rehearsal(tmp_path, port):
+    with FakeKube() as fake:
+        for name in ("foo", "bar"):
+            fake.deployments[("runbook-run", name)] = [deployment(name, "runbook-run")]
+        state = tmp_path / "state"
+        bin_dir = install_fake_tools(tmp_path / "bin", state)
+        kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig", context="staging")
+        yield state, environment(bin_dir, state, fake.url, port, KUBECONFIG=str(kubeconfig)), port
+
+
+def test_the_kubeconfig_path_runs_every_stage_in_its_own_namespace(tmp_path, kubeconfig_rehearsal):
+    state, env, port = kubeconfig_rehearsal
+    run = tmp_path / "run"
+    done = run_cli("run", "--target", "kubeconfig", "--run-time", "2s", "--users", "10", "--spawn-rate", "10",
+                   "--ingress-port", str(port), "--output-dir", str(run), env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    kubectl = commands_of(state, "kubectl")
+    assert "create namespace runbook-run" in kubectl and "delete namespace runbook-run --wait=true --timeout=180s" in kubectl
+    assert not [c for c in calls(state) if "--kubeconfig" in c]  # KUBECONFIG is the tools' own to read
+    helm = commands_of(state, "helm")
+    assert [c.split()[2] for c in helm if c.startswith("upgrade")] == ["traefik", "foo", "bar"]
+    assert all("--namespace runbook-run" in c for c in helm if c.startswith(("upgrade", "uninstall")))
+    assert [c.split()[1] for c in helm if c.startswith("uninstall")] == ["foo", "bar", "traefik"]
+    assert json.loads((run / "report" / "result.json").read_text())["status"] == "passed"
+    assert not (state / "routes.json").exists() or json.loads((state / "routes.json").read_text()) == {}

@@ -5,6 +5,12 @@ and answers the way the real tool does for the calls the runbook makes. "kind cr
 cluster" writes a kubeconfig that points at a FakeKube server and starts the local
 ingress on the ingress port as a stand-in for Traefik behind the kind port mapping;
 "kind delete cluster" stops it. Nothing here is, or claims to be, Kubernetes.
+
+The stand-ins keep the state the stages must create, so that a rehearsal proves they
+did their work rather than that they were called: the IngressRoute CRD exists only once
+Traefik's release is installed (an echo release installed before it fails, as Helm
+would), and "Traefik" routes a host only while a release that declares it (its values
+file, or --set-string ingressRoute.host) is installed; any other host gets 404.
 """
 
 from __future__ import annotations
@@ -29,6 +35,39 @@ if failing and " ".join([TOOL, *args]).startswith(failing):
     sys.stderr.write(f"Error: {{TOOL}} failed on purpose: {{' '.join(args)}}\n")
     sys.exit(1)
 
+def routes():
+    path = STATE / "routes.json"
+    return json.loads(path.read_text()) if path.exists() else {{}}
+
+def route_args():
+    return [f"--route={{host}}={{text}}" for host, text in routes().values()]
+
+def start_traefik(port):
+    ingress = subprocess.Popen([{python!r}, "-m", "runbook.local_ingress", f"--listen=127.0.0.1:{{port}}", *route_args()],
+                               start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return ingress.pid
+
+def restart_traefik():
+    """A new route set: Traefik reloads; the stand-in restarts with it (when the port mapping runs one)."""
+    cluster = STATE / "cluster"
+    if cluster.exists() and int(cluster.read_text() or 0):
+        os.kill(int(cluster.read_text()), signal.SIGTERM)
+        import socket, time
+        for _ in range(100):  # until the old one has let go of the port
+            try:
+                socket.create_connection(("127.0.0.1", int(os.environ["FAKE_INGRESS_PORT"])), timeout=0.2).close()
+                time.sleep(0.05)
+            except OSError:
+                break
+        cluster.write_text(str(start_traefik(os.environ["FAKE_INGRESS_PORT"])))
+
+def option(name, default=""):
+    return args[args.index(name) + 1] if name in args else default
+
+def namespaces():
+    path = STATE / "namespaces"
+    return set(path.read_text().split()) if path.exists() else set()
+
 def kubeconfig(path):
     Path(path).write_text(json.dumps({{
         "apiVersion": "v1", "kind": "Config", "current-context": "kind-runbook",
@@ -50,12 +89,7 @@ elif TOOL == "kind":
         (STATE / "kind-config.yaml").write_text(config)
         pid = 0
         if "extraPortMappings" in config:  # the port mapping: "Traefik" answers on the host port
-            port = os.environ["FAKE_INGRESS_PORT"]
-            ingress = subprocess.Popen([{python!r}, "-m", "runbook.local_ingress", f"--listen=127.0.0.1:{{port}}",
-                                        "--route=foo.localhost=foo", "--route=bar.localhost=bar",
-                                        "--route=foo.baseline.localhost=foo", "--route=bar.baseline.localhost=bar"],
-                                       start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            pid = ingress.pid
+            pid = start_traefik(os.environ["FAKE_INGRESS_PORT"])
         (STATE / "cluster").write_text(str(pid))
     elif args[:2] == ["delete", "cluster"]:
         pid = int((STATE / "cluster").read_text())
@@ -70,15 +104,46 @@ elif TOOL == "helm":
         print("v4.1.4")
     elif args[:1] == ["list"]:
         print("NAME\tNAMESPACE\nfoo\trunbook")
+    elif args[:2] == ["upgrade", "--install"]:
+        release, namespace = args[2], option("--namespace")
+        if release == "traefik":
+            (STATE / "crd").write_text("ingressroutes.traefik.io")
+        else:
+            if not (STATE / "crd").exists():
+                sys.stderr.write('Error: unable to build kubernetes objects: no matches for kind "IngressRoute"\n')
+                sys.exit(1)
+            import yaml
+            values = yaml.safe_load(Path(option("--values")).read_text())
+            host = values["ingressRoute"]["host"]
+            for i, word in enumerate(args):
+                if word == "--set-string" and args[i + 1].startswith("ingressRoute.host="):
+                    host = args[i + 1].split("=", 1)[1]
+            table = routes()
+            table[f"{{namespace}}/{{release}}"] = [host, values["echo"]["text"]]
+            (STATE / "routes.json").write_text(json.dumps(table))
+            restart_traefik()
+    elif args[:1] == ["uninstall"]:
+        table = routes()
+        if table.pop(f"{{option('--namespace')}}/{{args[1]}}", None) is not None:
+            (STATE / "routes.json").write_text(json.dumps(table))
+            restart_traefik()
 elif TOOL == "kubectl":
     if "port-forward" in args:  # listen on the local port for as long as the forward lives
         local = args[-1].split(":")[0]
-        os.execv({python!r}, [{python!r}, "-m", "runbook.local_ingress", f"--listen=127.0.0.1:{{local}}",
-                              "--route=foo.localhost=foo", "--route=bar.localhost=bar"])
+        os.execv({python!r}, [{python!r}, "-m", "runbook.local_ingress", f"--listen=127.0.0.1:{{local}}", *route_args()])
     if args[:1] == ["version"] or "version" in args and "--client" in args:
         print(json.dumps({{"clientVersion": {{"gitVersion": "v1.35.1"}}}}))
     elif "crd" in args:
-        print("customresourcedefinition.apiextensions.k8s.io/ingressroutes.traefik.io")
+        if (STATE / "crd").exists():
+            print("customresourcedefinition.apiextensions.k8s.io/ingressroutes.traefik.io")
+    elif "namespace" in args and ("get" in args or "create" in args or "delete" in args):
+        name = args[args.index("namespace") + 1]
+        known = namespaces()
+        if "get" in args:
+            print(f"namespace/{{name}}" if name in known else "")
+        else:
+            known = known | {{name}} if "create" in args else known - {{name}}
+            (STATE / "namespaces").write_text("\n".join(sorted(known)))
     elif "pods" in args and "json" in args:
         print(json.dumps({{"items": []}}))
     else:
