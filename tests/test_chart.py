@@ -144,3 +144,27 @@ def test_notes_tell_how_to_reach_the_service():
                     "--values", str(ROOT / "k8s" / "deployment" / "foo" / "values.yaml"))
     assert "curl -H 'Host: foo.localhost' http://127.0.0.1:8080/" in done.stdout
     assert "helm test foo --namespace runbook" in done.stdout
+
+
+def test_the_chart_readme_documents_every_value_and_is_up_to_date():
+    import yaml
+
+    from runbook import chartdocs
+
+    readme = (ROOT / "k8s" / "charts" / "echo" / "README.md").read_text()
+    assert readme == chartdocs.render(), "run python -m runbook.chartdocs"
+    values = yaml.safe_load((ROOT / "k8s" / "charts" / "echo" / "values.yaml").read_text())
+    for key in chartdocs.leaves(values):
+        assert f"| `{key}` |" in readme, key
+
+
+def test_a_value_without_its_comment_is_refused(tmp_path):
+    import shutil
+
+    from runbook import chartdocs
+
+    shutil.copytree(ROOT / "k8s" / "charts" / "echo", tmp_path / "k8s" / "charts" / "echo")
+    values = tmp_path / "k8s" / "charts" / "echo" / "values.yaml"
+    values.write_text(values.read_text() + "\nextra:\n  undocumented: 1\n")
+    with pytest.raises(ValueError, match="no `# --` comment for: extra.undocumented"):
+        chartdocs.render(tmp_path)

@@ -18,7 +18,7 @@ from conftest import ROOT, free_port
 from runbook import commands, kubewait, stages
 from runbook.config import RunConfig
 from runbook.errors import CommandError, RunbookError
-from runbook.kube import PortForwardDied
+from runbook.errors import PortForwardDied
 from runbook.rundir import RunFolder
 from runbook.services import get, load_services
 from runbook.targets.cluster import KindTarget, KubeconfigTarget

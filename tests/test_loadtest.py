@@ -12,7 +12,8 @@ from conftest import ROOT
 from runbook import loadtest
 from runbook.config import RunConfig
 from runbook.errors import TargetNotReady, TargetUnreachable
-from runbook.loadtest import LoadTestError, locust_command, preflight, run_load_test
+from runbook.errors import LoadTestError
+from runbook.loadtest import locust_command, preflight, run_load_test
 from runbook.services import load_services
 
 SERVICES = load_services(("foo", "bar"))

@@ -44,3 +44,16 @@ def test_refuses_a_non_loopback_address():
     done = subprocess.run([sys.executable, "-m", "runbook.local_ingress", "--listen=0.0.0.0:8080"],
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and "loopback" in done.stderr
+
+
+def test_a_bind_error_other_than_in_use_is_not_called_in_use(monkeypatch, capsys):
+    import errno
+
+    from runbook import local_ingress
+
+    def refuse(*_args, **_kwargs):
+        raise OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address")
+
+    monkeypatch.setattr(local_ingress, "_Server", refuse)
+    assert local_ingress.main(["--listen=127.0.0.1:9"]) == local_ingress.EXIT_CANNOT_LISTEN
+    assert "Cannot assign requested address" in capsys.readouterr().err

@@ -83,7 +83,7 @@ def test_a_stand_in_that_exits_at_once_fails_provision_within_2s(tmp_path, port,
     from runbook.targets import local
 
     # A module that does not exist: the interpreter exits with code 1 straight away.
-    monkeypatch.setattr(local, "MARKER", "runbook.no_such_stand_in")
+    monkeypatch.setattr(local, "STAND_IN_MODULE", "runbook.no_such_stand_in")
     started = time.monotonic()
     with pytest.raises(RunbookError, match=r"did not start \(exit code 1\).*No module named runbook.no_such_stand_in"):
         make(tmp_path, port).provision()

@@ -9,7 +9,7 @@ from conftest import run_cli
 from runbook import stages
 from runbook.config import RunConfig
 from runbook.errors import RunbookError
-from runbook.errors import NotPublished, PublishError
+from runbook.errors import PublishError, Required
 from runbook.publish import MARKER, BODY_LIMIT, comment_body, publish_run
 from runbook.report import build_report
 from runbook.rundir import RunFolder
@@ -158,12 +158,18 @@ def test_api_errors_say_what_to_change(run, github, tmp_path, method, path, stat
 def test_no_token_or_no_pull_request_is_not_published(run, github, tmp_path):
     env = env_for(github, tmp_path)
     env.pop("GITHUB_TOKEN")
-    with pytest.raises(NotPublished, match="no GITHUB_TOKEN"):
-        publish_run(config(run), run, env)
-    with pytest.raises(NotPublished, match="no pull request"):
-        publish_run(config(run), run, env_for(github, tmp_path, {"ref": "refs/heads/main"}, GITHUB_EVENT_NAME="push"))
-    with pytest.raises(NotPublished, match="triggered by 'push'"):
-        publish_run(config(run), run, env_for(github, tmp_path, {"workflow_run": {"event": "push", "head_sha": HEAD}}))
+    # Nothing to publish to is a result ("not published" and why), not an error, unless publishing is required.
+    for make_env, why in [  # each env writes the event file: made one at a time
+        (lambda: env, "no GITHUB_TOKEN"),
+        (lambda: env_for(github, tmp_path, {"ref": "refs/heads/main"}, GITHUB_EVENT_NAME="push"), "no pull request"),
+        (lambda: env_for(github, tmp_path, {"workflow_run": {"event": "push", "head_sha": HEAD}}), "triggered by 'push'"),
+    ]:
+        env_ = make_env()
+        outcome = publish_run(config(run), run, env_)
+        assert not outcome.applies and outcome.summary.startswith("not published: ") and why in outcome.summary
+        with pytest.raises(Required, match=f"--require-publish: nothing was published: .*{why}"):
+            publish_run(config(run, require_publish=True), run, env_)
+    assert github.requests == [] and github.comments == []
 
 
 def test_the_stage_passes_without_a_token_unless_publishing_is_required(run, monkeypatch):

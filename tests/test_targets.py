@@ -6,9 +6,9 @@ from runbook import commands, targets
 from runbook.config import RunConfig
 from runbook.errors import CommandError
 from runbook.rundir import RunFolder
-from runbook.targets import choose_target, make_target
+from runbook.targets import detect_target, make_target
 from runbook.targets.local import LocalTarget
-from runbook.tools import ToolError
+from runbook.errors import ToolError
 
 
 def fake_which(present):
@@ -16,14 +16,14 @@ def fake_which(present):
 
 
 def test_an_explicit_target_is_taken_as_asked(monkeypatch):
-    assert choose_target("kubeconfig") == ("kubeconfig", "--target kubeconfig was asked for")
+    assert detect_target("kubeconfig") == ("kubeconfig", "--target kubeconfig was asked for")
 
 
 def test_auto_without_kind_is_local(monkeypatch, tmp_path):
     monkeypatch.setattr(targets.shutil, "which", fake_which({"docker"}))
     monkeypatch.setattr("runbook.tools.shutil.which", fake_which({"docker"}))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    name, why = choose_target("auto")
+    name, why = detect_target("auto")
     assert name == "local" and "kind is not on PATH" in why
 
 
@@ -35,7 +35,7 @@ def test_auto_with_a_silent_docker_is_local_and_says_why(monkeypatch):
         raise CommandError(list(argv), 1, "Cannot connect to the Docker daemon at unix:///var/run/docker.sock")
 
     monkeypatch.setattr(commands, "run", no_daemon)
-    name, why = choose_target("auto")
+    name, why = detect_target("auto")
     assert name == "local" and "Docker does not answer (Cannot connect to the Docker daemon" in why
 
 
@@ -44,7 +44,7 @@ def test_auto_with_docker_and_kind_is_kind(monkeypatch):
     monkeypatch.setattr("runbook.tools.shutil.which", fake_which({"docker", "kind"}))
     calls = []
     monkeypatch.setattr(commands, "run", lambda argv, **kw: calls.append((argv, kw["timeout"])) or commands.Result(argv, 0, "28.2.2", ""))
-    assert choose_target("auto") == ("kind", "Docker answers and kind is on PATH")
+    assert detect_target("auto") == ("kind", "Docker answers and kind is on PATH")
     assert calls == [(["docker", "version", "--format", "{{.Server.Version}}"], 15)]
 
 
@@ -73,4 +73,4 @@ def test_auto_finds_kind_installed_by_the_runbook(monkeypatch, tmp_path):
     monkeypatch.setattr(targets.shutil, "which", fake_which({"docker"}))
     monkeypatch.setattr("runbook.tools.shutil.which", fake_which({"docker"}))
     monkeypatch.setattr(commands, "run", lambda argv, **kw: commands.Result(argv, 0, "28.2.2", ""))
-    assert choose_target("auto")[0] == "kind"
+    assert detect_target("auto")[0] == "kind"

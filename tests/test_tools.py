@@ -14,7 +14,8 @@ import pytest
 
 from conftest import run_cli
 from runbook import tools
-from runbook.tools import Release, ToolError, check_tools, install, parse_version
+from runbook.errors import ToolError
+from runbook.tools import Release, check_tools, install, parse_version
 
 
 def fake_tool(folder, name, output, code=0):

@@ -18,7 +18,7 @@ from typing import Any
 
 from runbook import commands
 from runbook.config import RunConfig, project_root
-from runbook.errors import CommandError, ConfigError, RunbookError
+from runbook.errors import CommandError, ConfigError, Required
 from runbook.rundir import RunFolder, read_json, utc_now, write_json
 from runbook.services import Service, load_service
 
@@ -88,7 +88,7 @@ def mark_unavailable(run: RunFolder, why: str, required: bool) -> Baseline | Non
     if current is None:
         return None
     if required:
-        raise RunbookError(f"--require-baseline: {why}")
+        raise Required(f"--require-baseline: {why}")
     log.warning("no comparison with the baseline: %s", why)
     changed = current.unavailable(why)
     save(run, changed)
@@ -111,7 +111,7 @@ def prepare(config: RunConfig, run: RunFolder, root: Path | None = None) -> Base
     if not listed:
         why = f"the base commit {sha[:12]} has no k8s/ (the first pull request?)"
         if config.require_baseline:
-            raise RunbookError(f"--require-baseline: {why}")
+            raise Required(f"--require-baseline: {why}")
         save(run, baseline.unavailable(why))
         return load(run)
     archive = dest / "k8s.tar"
@@ -132,7 +132,7 @@ def prepare(config: RunConfig, run: RunFolder, root: Path | None = None) -> Base
     if not services:
         why = f"the base commit {sha[:12]} has none of the services: {', '.join(missing)}"
         if config.require_baseline:
-            raise RunbookError(f"--require-baseline: {why}")
+            raise Required(f"--require-baseline: {why}")
         baseline = baseline.unavailable(why)
     elif missing:
         baseline.why = f"not in the base, so not compared: {', '.join(missing)}"

@@ -9,10 +9,7 @@ import sys
 from pathlib import Path
 
 from runbook.config import INGRESS_MODES, STAGES, TARGETS, RunConfig
-from runbook.errors import ConfigError, RunbookError
-from runbook.tools import ToolError
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+from runbook.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, ConfigError, RunbookError, ToolError, exit_code
 
 DESCRIPTION = """\
 Stand up a target, deploy the echo services, verify host routing, load-test
@@ -129,6 +126,13 @@ def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def failed(exc: BaseException, bad_input: tuple[type[BaseException], ...] = (ConfigError,), hint: str = "") -> int:
+    """Say what went wrong in one line on stderr; the exit code comes from errors.exit_code()."""
+    code = exit_code(exc, bad_input)
+    print(f"error: {exc}" if code != EXIT_INTERRUPTED else hint, file=sys.stderr)
+    return code
+
+
 def tools_command(args: argparse.Namespace) -> int:
     from runbook import tools
 
@@ -144,12 +148,8 @@ def tools_command(args: argparse.Namespace) -> int:
                 raise ConfigError("only", name, f"not one of {', '.join(tools.RELEASES)}")
         dest = Path(args.dest).resolve() if args.dest else tools.default_cache()
         installed = tools.install(dest=dest, names=names, mirror=args.mirror)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except ToolError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    except RunbookError as exc:
+        return failed(exc)
     for name, path in installed.items():
         print(f"installed {name} {tools.RELEASES[name].version} at {path} (SHA-256 verified)")
     print(f"the runbook finds them there; to use them yourself: export PATH=\"{dest}:$PATH\"")
@@ -157,32 +157,27 @@ def tools_command(args: argparse.Namespace) -> int:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    from runbook.baseline import resolve_ref
     from runbook.pipeline import Pipeline
     from runbook.rundir import RunFolder
     from runbook.services import load_services
-    from runbook.targets import choose_target_for_run, make_target
-
-    from runbook.baseline import resolve_ref
     from runbook.slo import load_slo
+    from runbook.targets import make_target, resolve_target
 
+    # Everything here checks input before anything starts: any error is bad input, and nothing is written.
     try:
         config = config_from_args(args)
         load_services(config.services)  # a missing or broken values file is bad input too
         load_slo(config.slo_path)
         if config.baseline:
             resolve_ref(config.baseline)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    target, why = choose_target_for_run(config)
-    print(f"target: {target} ({why})", flush=True)
-    try:
+        target, why = resolve_target(config)
+        print(f"target: {target} ({why})", flush=True)
         config = config.replace(target=target)
         # Builds the target without starting anything: a cluster target checks its tools here.
         make_target(config, RunFolder(config.run_path))
     except (ConfigError, ToolError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return failed(exc, bad_input=(ConfigError, ToolError))
     # A cancelled CI job gets SIGTERM: handle it like Ctrl-C, so that teardown still runs.
     signal.signal(signal.SIGTERM, _interrupt)
 
@@ -191,10 +186,6 @@ def run_command(args: argparse.Namespace) -> int:
 
     try:
         return Pipeline(config, target_why=why, requested_target=args.target, log_output=args.verbose, announce=announce).run()
-    except RunbookError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        print("interrupted again: stopped without teardown; take the target down with "
-              f"`python -m runbook run --stages teardown --output-dir {config.run_path}`", file=sys.stderr)
-        return 130
+    except (RunbookError, KeyboardInterrupt) as exc:
+        return failed(exc, hint="interrupted again: stopped without teardown; take the target down with "
+                      f"`python -m runbook run --stages teardown --output-dir {config.run_path}`")

@@ -1,4 +1,8 @@
-"""The runbook's error types: one base, a few specific kinds."""
+"""The runbook's error types (one base, a few specific kinds) and the one map from an error to an exit code.
+
+Every exception the runbook raises on purpose is defined here. The command line turns
+them into exit codes and one-line messages through exit_code(), and nowhere else.
+"""
 
 from __future__ import annotations
 
@@ -74,8 +78,51 @@ class PublishError(RunbookError):
     """Publishing failed; the message says what to change."""
 
 
-class NotPublished(RunbookError):
-    """There was nothing to publish to (no token, no pull request): not an error unless required."""
+class ToolError(RunbookError):
+    """A tool (kind, helm, kubectl) is missing, too old, or could not be installed."""
+
+
+class PortForwardDied(RunbookError):
+    """kubectl port-forward exited while a stage depended on it."""
+
+
+class LoadTestError(RunbookError):
+    """Locust could not run the profile (an exception in the locustfile, a crash)."""
+
+
+class PortInUse(RunbookError):
+    """The ingress port is taken by another process."""
+
+
+class StartFailed(RunbookError):
+    """A process the target starts (the local stand-in) exited instead of serving."""
+
+
+class OutOfOrder(RunbookError):
+    """A stage ran before the stage it needs (deploy before ingress)."""
+
+
+class Required(RunbookError):
+    """Something the run was told to require (--require-baseline, --require-publish) did not happen."""
+
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def exit_code(exc: BaseException, bad_input: tuple[type[BaseException], ...] = (ConfigError,)) -> int:
+    """The exit code for an error that ends a command: bad input 2, an interrupt 130, any other runbook error 1.
+
+    What counts as bad input depends on when it happens: a missing tool before a run starts is
+    bad input, the same tool failing to install is a failure. Anything that is not a runbook
+    error is a bug and is raised again.
+    """
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    if isinstance(exc, bad_input):
+        return EXIT_BAD_INPUT
+    if isinstance(exc, RunbookError):
+        return EXIT_FAILED
+    raise exc
 
 
 def tail(text: str, lines: int = 20) -> str:

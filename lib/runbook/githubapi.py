@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from runbook.config import RunConfig
-from runbook.errors import NotPublished, PublishError
+from runbook.errors import PublishError
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +114,23 @@ def positive_int(value: Any) -> int | None:
     return value
 
 
+def nowhere_to_publish(ctx: GitHubContext, config: RunConfig) -> str:
+    """Why there is nothing to publish to (no token, no repository, no pull request); empty when there is."""
+    if not ctx.token:
+        return "no GITHUB_TOKEN in the environment (a local run, or the token was not passed)"
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", ctx.repository):
+        return f"GITHUB_REPOSITORY is not set to OWNER/REPO (it is {ctx.repository!r})"
+    if config.pr or (ctx.event.get("pull_request") or {}).get("number"):
+        return ""
+    if not ctx.workflow_run:
+        return "no pull request: this is not a pull_request or workflow_run event and --pr was not given"
+    if ctx.workflow_run.get("event") not in (None, "pull_request", "pull_request_target"):
+        return f"the runbook run was triggered by {ctx.workflow_run.get('event')!r}, not a pull request"
+    return ""
+
+
 def resolve_pull_request(ctx: GitHubContext, config: RunConfig, run_record: Mapping[str, Any], repo: Any) -> PullRequestRef:
-    """The pull request to comment on, and the commit it must be at; NotPublished when there is none.
+    """The pull request to comment on, and the commit it must be at (nowhere_to_publish() said there is one).
 
     For a workflow_run event the event itself is trusted: its list of pull requests (a branch of
     this repository) or, for a fork (an empty list), the head repository and branch it names.
@@ -132,10 +147,8 @@ def resolve_pull_request(ctx: GitHubContext, config: RunConfig, run_record: Mapp
         if number is None:
             raise PublishError(f"the event's pull_request.number is not a positive integer: {pull.get('number')!r}")
         return PullRequestRef(number, str((pull.get("head") or {}).get("sha") or ""), "the pull_request event")
-    if not workflow_run:
-        raise NotPublished("no pull request: this is not a pull_request or workflow_run event and --pr was not given")
-    if workflow_run.get("event") not in (None, "pull_request", "pull_request_target"):
-        raise NotPublished(f"the runbook run was triggered by {workflow_run.get('event')!r}, not a pull request")
+    if nowhere_to_publish(ctx, config):
+        raise PublishError(f"nothing to publish to: {nowhere_to_publish(ctx, config)}")
     recorded = positive_int((run_record.get("github") or {}).get("pr"))
     listed = [n for n in (positive_int((p or {}).get("number")) for p in workflow_run.get("pull_requests") or []) if n]
     if listed:

@@ -78,6 +78,9 @@ class StageKernel:
         try:
             if self._kc is not None:
                 self._kc.stop_channels()
+                # jupyter_client's client owns a zmq context it created (a private flag says so) and
+                # stop_channels() leaves it open; destroying it here, without lingering, is what lets a
+                # run that starts a dozen kernels exit at once instead of waiting on their sockets.
                 if self._kc._created_context and not self._kc.context.closed:
                     self._kc.context.destroy(linger=0)
                 self._kc._created_context = False

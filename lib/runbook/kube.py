@@ -13,12 +13,12 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from runbook import commands
-from runbook.errors import CommandError, RunbookError
+from runbook.errors import CommandError, PortForwardDied
 from runbook.tools import Toolbox
 from runbook.waiting import wait_for
 
@@ -31,10 +31,6 @@ EVENTS_ORDER = "--sort-by=.metadata.creationTimestamp"
 Starter = Callable[..., commands.Background]
 
 
-class PortForwardDied(RunbookError):
-    """kubectl port-forward exited while a stage depended on it."""
-
-
 @dataclass
 class Kube:
     """kubectl and helm bound to one kubeconfig and context."""
@@ -44,7 +40,6 @@ class Kube:
     context: str = ""  # empty: the kubeconfig's current context
     runner: Runner = commands.run
     starter: Starter = commands.start
-    calls: list[list[str]] = field(default_factory=list)
 
     def _kubectl_argv(self, args: Sequence[str]) -> list[str]:
         argv = [self.tools.path("kubectl")]

@@ -20,9 +20,8 @@ from typing import Any
 
 from runbook import commands
 from runbook.config import RunConfig, environment_without_secrets, format_duration, project_root
-from runbook.errors import CommandError, RunbookError, TargetNotReady, TargetUnreachable, tail
+from runbook.errors import CommandError, LoadTestError, TargetNotReady, TargetUnreachable, WaitTimeout, tail
 from runbook.rundir import utc_now, write_json
-from runbook.errors import WaitTimeout
 from runbook.services import Service, answers, get
 from runbook.waiting import wait_for
 
@@ -32,10 +31,6 @@ PREFLIGHT_S = 10.0
 CSV_PREFIX = "locust"
 REQUEST_LOG = "requests.csv"
 PROFILE = "profile.json"
-
-
-class LoadTestError(RunbookError):
-    """Locust could not run the profile (an exception in the locustfile, a crash)."""
 
 
 @dataclass(frozen=True)

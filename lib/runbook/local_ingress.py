@@ -10,6 +10,7 @@ stage as its own process (so it outlives the stage's kernel), stopped by teardow
 from __future__ import annotations
 
 import argparse
+import errno
 import ipaddress
 import signal
 import sys
@@ -19,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HEALTH_PATH = "/__runbook/health"
 EXIT_PORT_IN_USE = 3
+EXIT_CANNOT_LISTEN = 4  # any other bind error (no such address, no permission)
 
 
 class _Server(ThreadingHTTPServer):
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         host, port = args.listen
         print(f"cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr, flush=True)
-        return EXIT_PORT_IN_USE
+        return EXIT_PORT_IN_USE if exc.errno == errno.EADDRINUSE else EXIT_CANNOT_LISTEN
     server.routes = dict(args.route)
     server.delays = dict(args.delay)
     stop = threading.Event()

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from runbook.config import STAGES, RunConfig, parameters_for, project_root
-from runbook.errors import ConfigError, RunbookError, StageFailed
+from runbook.errors import EXIT_INTERRUPTED, ConfigError, RunbookError, StageFailed
 from runbook.kernels import ENGINE, KERNEL, StageKernel, register_engine
 from runbook.githubapi import github_record
 from runbook.rundir import RunFolder, new_run_id, read_json, utc_now
@@ -30,14 +30,16 @@ log = logging.getLogger(__name__)
 #: How many stages ahead kernels start. Trivial stages take milliseconds and a kernel
 #: about a second to boot, so one ahead is not enough; three keeps 2 cores busy, not swamped.
 KERNEL_LOOKAHEAD = 3
-EXIT_INTERRUPTED = 130
 NOTEBOOKS: dict[str, str] = {stage: f"{i:02d}_{stage}.ipynb" for i, stage in enumerate(STAGES, 1)}
+
+
+PASSED, FAILED, SKIPPED, INTERRUPTED = "passed", "failed", "skipped", "interrupted"
 
 
 @dataclass
 class StageResult:
     stage: str
-    status: str  # passed | failed | skipped | interrupted
+    status: str  # PASSED | FAILED | SKIPPED | INTERRUPTED
     wall_time_s: float = 0.0
     notebook: str = ""
     error: str = ""
@@ -135,7 +137,7 @@ class Pipeline:
         try:
             for index, stage in enumerate(chosen):
                 if (failed or interrupted) and stage != "teardown":
-                    results.append(StageResult(stage, "skipped"))
+                    results.append(StageResult(stage, SKIPPED))
                     self._record(record, results[-1])
                     self.announce(f"--- {stage} skipped ({'interrupted' if interrupted else 'an earlier stage failed'})")
                     continue
@@ -152,24 +154,24 @@ class Pipeline:
                         raise  # a second interrupt, or during teardown: stop now
                     # Ctrl-C or a cancelled CI job: skip the rest but still take the target down.
                     interrupted = stage
-                    result = StageResult(stage, "interrupted", error="interrupted (SIGINT or SIGTERM)")
+                    result = StageResult(stage, INTERRUPTED, error="interrupted (SIGINT or SIGTERM)")
                     self.announce(f"!!! {stage} interrupted; skipping to teardown (interrupt again to stop at once)")
                 results.append(result)
                 self._record(record, result)
-                if result.status == "failed":
+                if result.status == FAILED:
                     failed = True
                     self._diagnose(stage, result)
         finally:
             for kernel in kernels.values():
                 kernel.stop()
         if interrupted:
-            record.update(finished=utc_now(), status="interrupted", verdict=None, exit_code=EXIT_INTERRUPTED)
+            record.update(finished=utc_now(), status=INTERRUPTED, verdict=None, exit_code=EXIT_INTERRUPTED)
             self.folder.write_run(record)
             self.announce(f"run INTERRUPTED during {interrupted}; run folder: {self.folder.path} (exit code {EXIT_INTERRUPTED})")
             return EXIT_INTERRUPTED
         verdict = self._verdict(chosen, failed)
-        record.update(finished=utc_now(), status="failed" if failed or verdict == "failed" else "passed", verdict=verdict)
-        code = 1 if record["status"] == "failed" else 0
+        record.update(finished=utc_now(), status=FAILED if failed or verdict == FAILED else PASSED, verdict=verdict)
+        code = 1 if record["status"] == FAILED else 0
         record["exit_code"] = code
         self.folder.write_run(record)
         self._closing_line(results, verdict, code)
@@ -187,20 +189,20 @@ class Pipeline:
         timeout = max(1800.0, self.config.run_time + 600.0)
         try:
             execute_stage(notebook, output, parameters, kernel=kernel, log_output=self.log_output, timeout=timeout)
-            result = StageResult(stage, "passed")
+            result = StageResult(stage, PASSED)
         except StageFailed as exc:
-            result = StageResult(stage, "failed", error=exc.error)
+            result = StageResult(stage, FAILED, error=exc.error)
         except RunbookError as exc:
-            result = StageResult(stage, "failed", error=str(exc))
+            result = StageResult(stage, FAILED, error=str(exc))
         except Exception as exc:  # a kernel that died, a papermill I/O error: still a failed stage
-            result = StageResult(stage, "failed", error=f"{type(exc).__name__}: {exc}")
+            result = StageResult(stage, FAILED, error=f"{type(exc).__name__}: {exc}")
         finally:
             kernel.stop()
         result.wall_time_s = round(time.monotonic() - started, 2)
         result.notebook = str(output.relative_to(self.folder.path)) if output.exists() else ""
         if self.github_groups:
             self.announce("::endgroup::")
-        if result.status == "passed":
+        if result.status == PASSED:
             self.announce(f"<== {label} passed in {result.wall_time_s:.1f}s")
         else:
             where = f"; executed notebook: {output}" if output.exists() else ""
@@ -260,11 +262,11 @@ class Pipeline:
         return None
 
     def _closing_line(self, results: list[StageResult], verdict: str | None, code: int) -> None:
-        failed = [r for r in results if r.status == "failed"]
+        failed = [r for r in results if r.status == FAILED]
         if failed:
             first = failed[0]
             self.announce(f"run FAILED at stage {first.stage}: {first.error}")
-        elif verdict == "failed":
+        elif verdict == FAILED:
             self.announce(f"run FAILED: the load test's verdict is failed; see {self.folder.report / 'summary.md'}")
         else:
             self.announce(f"run passed ({', '.join(r.stage for r in results)})")

@@ -23,7 +23,7 @@ from typing import Any
 
 from runbook import githubapi
 from runbook.config import RunConfig
-from runbook.errors import NotPublished, PublishError
+from runbook.errors import PublishError, Required
 from runbook.githubapi import SHA, GitHubContext
 from runbook.markdown import inert
 from runbook.rundir import RunFolder, utc_now
@@ -187,14 +187,15 @@ def comment_body(result: dict[str, Any], images: Mapping[str, str], mermaid: lis
 
 
 def publish_run(config: RunConfig, folder: RunFolder, env: Mapping[str, str] = os.environ) -> Outcome:
-    """Publish the run's summary to its pull request; NotPublished when there is nowhere to publish."""
+    """Publish the run's summary to its pull request; a "not published" outcome when there is nowhere to."""
     from github import GithubException
 
     ctx = GitHubContext.from_env(env)
-    if not ctx.token:
-        raise NotPublished("no GITHUB_TOKEN in the environment (a local run, or the token was not passed)")
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", ctx.repository):
-        raise NotPublished(f"GITHUB_REPOSITORY is not set to OWNER/REPO (it is {ctx.repository!r})")
+    nowhere = githubapi.nowhere_to_publish(ctx, config)
+    if nowhere:
+        if config.require_publish:
+            raise Required(f"--require-publish: nothing was published: {nowhere}")
+        return Outcome("publish", False, f"not published: {nowhere}")
     record = folder.read_run()
     reported = (folder.report / "result.json").is_file()
     # No report, and no stage but publish ever ran here: the runbook run failed before its upload.

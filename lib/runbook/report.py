@@ -28,6 +28,14 @@ class Report:
     charts: dict[str, Path]
     results: LoadTestResults
 
+    def _repr_markdown_(self) -> str:
+        """In a notebook: the summary with its charts embedded (its relative image links would not load there)."""
+        import base64
+
+        images = [f"![{key}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})"
+                  for key, path in self.charts.items()]
+        return "\n".join([self.summary_md.split("![")[0].rstrip(), "", *images, ""])
+
 
 def build_report(
     load_test_dir: Path, out: Path, target: str, target_description: str, commit: str,

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 
 from runbook import commands
 from runbook.config import RunConfig, project_root
-from runbook.errors import CommandError, RunbookError
+from runbook.errors import CommandError
 from runbook.rundir import RunFolder, utc_now, write_json
 from runbook.errors import WaitTimeout
 from runbook.services import Reply, Service, answers, get
-from runbook.targets import Outcome, Target, choose_target_for_run, make_target
+from runbook.targets import Outcome, Target, make_target, resolve_target
 from runbook.waiting import wait_for
 
 if TYPE_CHECKING:  # the heavy modules load only in the stages that use them
@@ -36,7 +36,7 @@ VERIFY_FILE = "verify.json"
 def target_for(config: RunConfig) -> Target:
     """The run's target, with 'auto' resolved the same way the CLI does."""
     if config.target == "auto":
-        name, why = choose_target_for_run(config)
+        name, why = resolve_target(config)
         log.info("target auto -> %s: %s", name, why)
         config = config.replace(target=name)
     return make_target(config, RunFolder(config.run_path).create())
@@ -147,16 +147,9 @@ def report(config: RunConfig) -> Report:
 
 def publish(config: RunConfig) -> Outcome:
     """The summary as a sticky comment on the pull request; says why when there is none."""
-    from runbook.errors import NotPublished
     from runbook.publish import publish_run
 
-    folder = RunFolder(config.run_path)
-    try:
-        return publish_run(config, folder)
-    except NotPublished as why:
-        if config.require_publish:
-            raise RunbookError(f"--require-publish: nothing was published: {why}") from None
-        return Outcome("publish", False, f"not published: {why}")
+    return publish_run(config, RunFolder(config.run_path))
 
 
 def teardown(config: RunConfig) -> Outcome:

@@ -24,15 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runbook import commands
-from runbook.errors import CommandError, RunbookError
+from runbook.errors import CommandError, ToolError
 
 def default_cache() -> Path:
     """Where `tools install` puts binaries, searched after PATH: ~/.cache/runbook/bin (XDG_CACHE_HOME honoured)."""
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "runbook" / "bin"
-
-
-class ToolError(RunbookError):
-    """A tool is missing, too old, or could not be installed."""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from runbook.targets.base import Outcome, Target
 from runbook.targets.local import LocalTarget
 from runbook.tools import find
 
-__all__ = ["Outcome", "Target", "choose_target", "choose_target_for_run", "describe", "make_target"]
+__all__ = ["Outcome", "Target", "describe", "detect_target", "make_target", "resolve_target"]
 
 DESCRIPTIONS = {
     "local": LocalTarget.description,
@@ -26,8 +26,8 @@ def describe(target: str) -> str:
     return DESCRIPTIONS.get(target, target)
 
 
-def choose_target(requested: str) -> tuple[str, str]:
-    """Resolve 'auto' to a concrete target; returns (target, why)."""
+def detect_target(requested: str) -> tuple[str, str]:
+    """'auto' on this machine: kind where Docker answers and kind is found, else local; returns (target, why)."""
     if requested != "auto":
         return requested, f"--target {requested} was asked for"
     if not find("kind"):
@@ -42,13 +42,17 @@ def choose_target(requested: str) -> tuple[str, str]:
     return "kind", "Docker answers and kind is on PATH"
 
 
-def choose_target_for_run(config: RunConfig) -> tuple[str, str]:
-    """Like choose_target, but 'auto' on an existing run folder (a later teardown, say) means that run's target."""
+def resolve_target(config: RunConfig) -> tuple[str, str]:
+    """The one place 'auto' is resolved, for the CLI and every stage notebook alike; returns (target, why).
+
+    A concrete target is itself. 'auto' on an existing run folder (a later teardown, say) is the
+    target that run used, so that a later stage meets what the run started; otherwise detect_target().
+    """
     if config.target == "auto" and (config.run_path / "run.json").is_file():
         recorded = (RunFolder(config.run_path).read_run().get("target") or {}).get("name")
         if recorded in ("local", "kind", "kubeconfig"):
             return recorded, f"the run in {config.run_path} used target {recorded}"
-    return choose_target(config.target)
+    return detect_target(config.target)
 
 
 def make_target(config: RunConfig, folder: RunFolder) -> Target:
@@ -62,4 +66,4 @@ def make_target(config: RunConfig, folder: RunFolder) -> Target:
         return KindTarget(config, folder, services)
     if config.target == "kubeconfig":
         return KubeconfigTarget(config, folder, services)
-    raise ConfigError("target", config.target, "resolve 'auto' with choose_target() first")
+    raise ConfigError("target", config.target, "resolve 'auto' with resolve_target() first")

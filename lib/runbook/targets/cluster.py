@@ -19,7 +19,7 @@ import yaml
 
 from runbook import baseline, commands
 from runbook.config import RunConfig, project_root
-from runbook.errors import CommandError, RunbookError, WaitTimeout
+from runbook.errors import CommandError, ConfigError, OutOfOrder, RunbookError, TargetUnreachable, WaitTimeout
 from runbook.kube import Kube, Runner, Starter
 from runbook.kubewait import wait_nodes_ready, wait_rollout
 from runbook.rundir import RunFolder, read_json, utc_now, write_json
@@ -45,7 +45,7 @@ def traefik_release(root: Path | None = None) -> dict[str, str]:
     release = yaml.safe_load(path.read_text())
     for key in ("name", "namespace", "repo", "chart", "version"):
         if not release.get(key):
-            raise RunbookError(f"{path} must set {key}")
+            raise ConfigError(key, release.get(key), f"{path} must set it")
     return {key: str(value) for key, value in release.items()}
 
 
@@ -62,8 +62,8 @@ def render_kind_config(config: RunConfig, root: Path | None = None) -> dict[str,
         mappings = node.get("extraPortMappings") or []
         for mapping in mappings:
             if mapping["containerPort"] != node_port:
-                raise RunbookError(
-                    f"kind/cluster-config.yaml maps containerPort {mapping['containerPort']}, but Traefik's web "
+                raise ConfigError(
+                    "containerPort", mapping["containerPort"], f"kind/cluster-config.yaml maps containerPort {mapping['containerPort']}, but Traefik's web "
                     f"nodePort is {node_port} (k8s/traefik/values.yaml): they must be equal"
                 )
             mapping["hostPort"] = config.ingress_port
@@ -145,7 +145,7 @@ class ClusterTarget(Target):
             try:
                 seen = self.wait_serving(host, port)
             except WaitTimeout as exc:
-                raise RunbookError(f"{exc}. {self.serving_hint()}") from None
+                raise TargetUnreachable(f"{exc}. {self.serving_hint()}") from None
         return Outcome(
             "ingress", True,
             f"Traefik chart {release['version']} installed in namespace {self.traefik_namespace} and serving",
@@ -167,7 +167,7 @@ class ClusterTarget(Target):
 
     def deploy(self) -> Outcome:
         if not self.kube.crd_exists("ingressroutes.traefik.io"):
-            raise RunbookError("Traefik's IngressRoute CRD is not in the cluster: run the ingress stage before deploy")
+            raise OutOfOrder("Traefik's IngressRoute CRD is not in the cluster: run the ingress stage before deploy")
         chart = str(self.root / "k8s" / "charts" / "echo")
         for service in self.services:
             self.kube.helm_upgrade(service.name, chart, self.app_namespace, [Path(service.values_file)], timeout_s=HELM_TIMEOUT_S)
@@ -282,11 +282,11 @@ class KindTarget(ClusterTarget):
             details.append(f"Traefik's NodePort {traefik_node_port(self.root)} is mapped to {self.config.ingress_host}:{self.config.ingress_port}")
         return Outcome("provision", True, f"{action} kind cluster {name}", details)
 
-    def teardown(self) -> Outcome:
+    def kept(self) -> str:
+        return f"kind cluster {self.config.cluster_name} stays up"
+
+    def take_down(self) -> Outcome:
         name = self.config.cluster_name
-        if self.config.keep_cluster:
-            return Outcome("teardown", False, f"--keep-cluster: kind cluster {name} stays up; delete it later with "
-                           f"`python -m runbook run --target kind --stages teardown --output-dir {self.folder.path}`")
         if not self.cluster_exists():
             return Outcome("teardown", True, f"kind cluster {name} does not exist; nothing to delete")
         self.kind("delete", "cluster", "--name", name, timeout=300)
@@ -352,9 +352,10 @@ class KubeconfigTarget(ClusterTarget):
         return Outcome("provision", True, f"using the cluster of context {self.kube_context() or '(current)'} ({server})",
                        [f"namespace {self.namespace} {'exists already' if exists else 'created for this run'}"])
 
-    def teardown(self) -> Outcome:
-        if self.config.keep_cluster:
-            return Outcome("teardown", False, f"--keep-cluster: namespace {self.namespace} and its releases stay")
+    def kept(self) -> str:
+        return f"namespace {self.namespace} and its releases stay"
+
+    def take_down(self) -> Outcome:
         notes = self.uninstall_releases()
         done = self.kube.helm("uninstall", "traefik", "--namespace", self.namespace, "--wait", "--timeout", "120s", timeout=180, check=False)
         notes.append(f"helm uninstall traefik: {'done' if done.returncode == 0 else done.stderr.strip()[-200:]}")

@@ -17,7 +17,7 @@ from pathlib import Path
 from runbook import commands
 from runbook import services as svc
 from runbook.config import environment_without_secrets
-from runbook.errors import GiveUp, RunbookError, WaitTimeout
+from runbook.errors import GiveUp, PortInUse, StartFailed, WaitTimeout
 from runbook.local_ingress import EXIT_PORT_IN_USE, HEALTH_PATH
 from runbook.rundir import read_json, utc_now, write_json
 from runbook.targets.base import Outcome, Target
@@ -26,7 +26,8 @@ from runbook.waiting import wait_for
 log = logging.getLogger(__name__)
 
 STATE_FILE = "local.json"
-MARKER = "runbook.local_ingress"
+#: The stand-in's module: what the runbook starts, and how it recognises its own process again.
+STAND_IN_MODULE = "runbook.local_ingress"
 START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 5.0
 
@@ -54,7 +55,7 @@ class LocalTarget(Target):
         ensure_port_free(host, port)
         routes = [f"--route={s.host}={s.expect}" for s in [*self.services, *self.baseline_services]]
         delays = [f"--delay={s.host}={self.config.delays[s.name]:g}" for s in self.services if s.name in self.config.delays]
-        argv = [sys.executable, "-m", MARKER, f"--listen={host}:{port}", *routes, *delays]
+        argv = [sys.executable, "-m", STAND_IN_MODULE, f"--listen={host}:{port}", *routes, *delays]
         # Its own session (commands.start): it must outlive this stage's kernel and ignore its signals.
         process = commands.start(argv, log_path=self.log_path, base_env=environment_without_secrets())
         state = {"pid": process.pid, "argv": argv, "host": host, "port": port, "started": utc_now()}
@@ -72,8 +73,8 @@ class LocalTarget(Target):
             if code is None:
                 stop_process(process.pid)
             if code == EXIT_PORT_IN_USE:
-                raise RunbookError(f"{host}:{port} is already in use: {text}; free it or pass --ingress-port") from None
-            raise RunbookError(f"the local ingress did not start (exit code {code}): {text}") from None
+                raise PortInUse(f"{host}:{port} is already in use: {text}; free it or pass --ingress-port") from None
+            raise StartFailed(f"the local ingress did not start (exit code {code}): {text}") from None
         details = [f"{s.host} -> {s.name} (answers {s.expect!r})" for s in self.services]
         details += [f"{s.host} -> {s.name} of the baseline (answers {s.expect!r})" for s in self.baseline_services]
         details += [f"--inject-delay: {name} answers {ms:g} ms later (candidate side only)" for name, ms in self.config.delays.items()]
@@ -101,13 +102,10 @@ class LocalTarget(Target):
             [f"{s.name}: host {s.host}, text {s.expect!r} from {s.values_file}" for s in self.services],
         )
 
-    def teardown(self) -> Outcome:
-        if self.config.keep_cluster:
-            return Outcome(
-                "teardown", False,
-                "--keep-cluster: the local ingress stays up; take it down later with "
-                f"`python -m runbook run --stages teardown --output-dir {self.folder.path}`",
-            )
+    def kept(self) -> str:
+        return "the local ingress stays up"
+
+    def take_down(self) -> Outcome:
         if not self.state_path.is_file():
             return Outcome("teardown", True, "nothing to stop: this run started no local ingress")
         state = read_json(self.state_path)
@@ -147,10 +145,10 @@ def ensure_port_free(host: str, port: int) -> None:
             sock.bind((host, port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise RunbookError(
+                raise PortInUse(
                     f"{host}:{port} is already in use by another process; free it or pass --ingress-port"
                 ) from None
-            raise RunbookError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+            raise StartFailed(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 def is_our_process(pid: int) -> bool:
@@ -161,7 +159,7 @@ def is_our_process(pid: int) -> bool:
     except OSError:
         return False
     state = stat.rsplit(")", 1)[-1].split()[0]
-    return MARKER in cmdline and state != "Z"
+    return STAND_IN_MODULE in cmdline and state != "Z"
 
 
 def stop_process(pid: int, timeout: float = STOP_TIMEOUT_S) -> None:
