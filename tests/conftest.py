@@ -14,6 +14,10 @@ import pytest
 from runbook.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
+# The package beside these tests comes first: the checkout's own lib/ (what the editable install
+# points at anyway), or under mutation testing the mutated copy in mutants/lib/.
+if str(ROOT / "lib") not in sys.path[:1]:
+    sys.path.insert(0, str(ROOT / "lib"))
 
 
 def free_port() -> int:

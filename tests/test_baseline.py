@@ -115,6 +115,9 @@ def test_the_change_against_its_own_commit_and_against_a_delay(tmp_path, port):
     result = json.loads((run / "report" / "result.json").read_text())
     comparison = result["comparison"]
     assert comparison["available"] and set(comparison["services"]) == {"foo", "bar"} and not comparison["failed"]
+    from runbook.resultdoc import parse
+
+    assert parse(result) == result  # the one definition: what the report writes is what publish reads back
     assert comparison["order"] == ["baseline", "candidate", "candidate", "baseline"]
     rows = (run / "load_test" / "requests.csv").read_text().splitlines()
     assert rows[0] == "time,service,side,round,response_ms,ok,error"

@@ -34,3 +34,29 @@ def test_parameter_defaults_match_the_config(stage):
 
 def test_notebooks_are_exactly_the_stages():
     assert sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb")) == sorted(NOTEBOOKS.values())
+
+
+@pytest.mark.notebooks
+def test_a_stage_runs_with_the_plain_papermill_cli_and_a_parameters_file(tmp_path):
+    """What the README shows for people who drive notebooks with papermill in their own pipelines."""
+    import json
+    import subprocess
+    import sys
+
+    import yaml
+
+    from test_report import write_load_test
+
+    run = tmp_path / "run"
+    rows = [(1000 + i * 0.1, name, 3 + i % 4, 1, "") for i in range(80) for name in ("foo", "bar")]
+    write_load_test(run / "load_test", rows)
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"target": "local", "run_dir": str(run)}))
+    from pathlib import Path
+
+    papermill = Path(sys.executable).parent / "papermill"
+    done = subprocess.run([str(papermill), "notebooks/06_report.ipynb", str(tmp_path / "out.ipynb"), "-f", str(params)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads((run / "report" / "result.json").read_text())["services"]["foo"]["requests"] == 80
+    assert "Load test passed" in (tmp_path / "out.ipynb").read_text()

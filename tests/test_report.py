@@ -123,3 +123,12 @@ def test_one_failure_among_many_fails_the_verdict(tmp_path):
     assert report.result["status"] == "failed"
     (failed,) = [c for c in report.result["slo"]["checks"] if not c["held"]]
     assert (failed["service"], failed["check"], failed["measured"]) == ("bar", "failure ratio", 0.001)
+
+
+def test_what_the_report_writes_parses_back_to_itself(mixed):
+    from runbook.resultdoc import parse
+    from runbook.targets import describe
+
+    report = build_report(mixed / "load_test", mixed / "report", "local", describe("local"), "a" * 40)
+    written = json.loads((mixed / "report" / "result.json").read_text())
+    assert parse(written) == written == json.loads(json.dumps(report.result))

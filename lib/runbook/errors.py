@@ -78,6 +78,10 @@ class PublishError(RunbookError):
     """Publishing failed; the message says what to change."""
 
 
+class InvalidResult(RunbookError):
+    """result.json does not have the shape resultdoc defines (a field missing, a number that is not one)."""
+
+
 class ToolError(RunbookError):
     """A tool (kind, helm, kubectl) is missing, too old, or could not be installed."""
 

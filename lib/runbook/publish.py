@@ -23,9 +23,10 @@ from typing import Any
 
 from runbook import githubapi
 from runbook.config import RunConfig
-from runbook.errors import PublishError, Required
-from runbook.githubapi import SHA, GitHubContext
+from runbook.errors import InvalidResult, PublishError, Required
+from runbook.githubapi import GitHubContext
 from runbook.markdown import inert
+from runbook.resultdoc import ResultDocument, parse
 from runbook.rundir import RunFolder, utc_now
 from runbook.targets.base import Outcome
 
@@ -35,128 +36,19 @@ MARKER = "<!-- runbook:load-test-summary -->"
 BODY_LIMIT = 65_536
 CHART_FILES = {"throughput": "throughput.png", "latency": "latency.png", "percentiles": "percentiles.png"}
 MAX_PNG_BYTES = 5 * 1024 * 1024
-_SERVICE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
-# -- the run's data, validated ---------------------------------------------------------
-
-def _number(value: Any, name: str, allow_none: bool = False) -> float | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value in (float("inf"), float("-inf")):
-        raise PublishError(f"result.json: {name} is not a number: {value!r}")
-    return value
-
-
-def load_result(folder: RunFolder) -> dict[str, Any]:
-    """result.json, with every field this stage uses checked and re-built."""
+def load_result(folder: RunFolder) -> ResultDocument:
+    """result.json, read back through its one definition (resultdoc.parse): every field checked and re-built."""
     path = folder.report / "result.json"
     if not path.is_file():
         raise PublishError(f"{path} is missing: run the report stage first")
     try:
-        raw = json.loads(path.read_text())
+        return parse(json.loads(path.read_text()))
     except ValueError as exc:
         raise PublishError(f"{path} is not JSON: {exc}") from None
-    from runbook.targets import describe
-
-    if raw.get("status") not in ("passed", "failed"):
-        raise PublishError(f"result.json: status must be passed or failed, not {raw.get('status')!r}")
-    if raw.get("target") not in ("local", "kind", "kubeconfig"):
-        raise PublishError(f"result.json: unknown target {raw.get('target')!r}")
-    commit = str(raw.get("commit", ""))
-    config = raw.get("config") or {}
-    services: dict[str, Any] = {}
-    for name, stats in (raw.get("services") or {}).items():
-        if not isinstance(name, str) or not _SERVICE.match(name) or not isinstance(stats, dict):
-            raise PublishError(f"result.json: bad service entry {name!r}")
-        services[name] = {
-            key: _number(stats.get(key), f"services.{name}.{key}", allow_none=key.endswith("_ms"))
-            for key in ("requests", "failures", "rps", "min_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
-        }
-        services[name]["errors"] = {
-            str(error)[:500]: int(_number(count, f"services.{name}.errors") or 0)
-            for error, count in list((stats.get("errors") or {}).items())[:10]
-        }
-    if not services:
-        raise PublishError("result.json lists no services")
-    slo, comparison = _slo_section(raw.get("slo")), _comparison_section(raw.get("comparison"))
-    # Recomputed where the numbers say so: data from the artifact can make a verdict worse, never better.
-    failed = raw["status"] == "failed" or not slo["held"] or bool(comparison and comparison["failed"])
-    return {
-        "status": "failed" if failed else "passed",
-        "target": raw["target"],
-        "target_description": describe(raw["target"]),
-        "commit": commit if SHA.match(commit) else "unknown",
-        "config": {
-            "users": int(_number(config.get("users"), "config.users") or 0),
-            "spawn_rate": _number(config.get("spawn_rate"), "config.spawn_rate"),
-            "run_time_s": int(_number(config.get("run_time_s"), "config.run_time_s") or 0),
-            "wait_min_s": _number(config.get("wait_min_s"), "config.wait_min_s"),
-            "wait_max_s": _number(config.get("wait_max_s"), "config.wait_max_s"),
-            "request_timeout_s": _number(config.get("request_timeout_s"), "config.request_timeout_s"),
-            "endpoint": str(config.get("endpoint", ""))[:200],
-        },
-        "services": services,
-        "slo": slo,
-        "comparison": comparison,
-    }
-
-
-_CHECKS = ("failure ratio", "p50", "p95", "p99", "throughput ratio")
-
-
-def _slo_section(raw: Any) -> dict[str, Any]:
-    """The SLO checks, each re-read; 'held' is recomputed, not trusted."""
-    from runbook.slo import Check
-
-    raw = raw if isinstance(raw, dict) else {}
-    checks = []
-    for i, c in enumerate((raw.get("checks") or [])[:200]):
-        if not isinstance(c, dict) or not _SERVICE.match(str(c.get("service", ""))) or c.get("check") not in _CHECKS \
-                or c.get("kind") not in ("max", "min") or c.get("unit") not in ("", "ms"):
-            raise PublishError(f"result.json: slo.checks[{i}] is not a check of a known kind")
-        checks.append(Check(c["service"], c["check"], _number(c.get("measured"), f"slo.checks[{i}].measured", allow_none=True),
-                            float(_number(c.get("limit"), f"slo.checks[{i}].limit") or 0), c["kind"], c["unit"]))
-    return {"file": str(raw.get("file", ""))[:200], "held": all(c.held for c in checks), "checks": [c.as_dict() for c in checks]}
-
-
-def _comparison_section(raw: Any) -> dict[str, Any] | None:
-    """The comparison with the baseline, every number re-read and the headline rebuilt from them."""
-    from runbook import compare
-
-    if raw is None:
-        return None
-    if not isinstance(raw, dict):
-        raise PublishError("result.json: comparison is not an object")
-    base = raw.get("baseline") if isinstance(raw.get("baseline"), dict) else {}
-    baseline = {"ref": str(base.get("ref", ""))[:100], "sha": str(base.get("sha", "")) if SHA.match(str(base.get("sha", ""))) else "unknown"}
-    if not raw.get("available"):
-        why = str(raw.get("why", ""))[:300]
-        return {"baseline": baseline, "available": False, "why": why, "verdict": None, "headline": f"no comparison: {why}",
-                "failed": False, "services": {}}
-    changes: dict[str, dict[str, compare.Change]] = {}
-    for name, metrics in (raw.get("services") or {}).items():
-        if not _SERVICE.match(str(name)) or not isinstance(metrics, dict):
-            raise PublishError(f"result.json: bad comparison entry {name!r}")
-        changes[name] = {}
-        for metric in compare.METRICS:
-            c = metrics.get(metric)
-            where = f"comparison.services.{name}.{metric}"
-            if not isinstance(c, dict) or c.get("verdict") not in (compare.SLOWER, compare.FASTER, compare.SAME):
-                raise PublishError(f"result.json: {where} is missing or has no known verdict")
-            rounds = {side: [_number(v, f"{where}.{side}_rounds", allow_none=True) for v in (c.get(f"{side}_rounds") or [])[:40]]
-                      for side in ("candidate", "baseline")}
-            changes[name][metric] = compare.Change(
-                metric, *(_number(c.get(k), f"{where}.{k}", allow_none=True) for k in ("change", "low", "high")),
-                c["verdict"], rounds["candidate"], rounds["baseline"], _number(c.get("limit"), f"{where}.limit", allow_none=True))
-    numbers = {key: _number(raw.get(key), f"comparison.{key}") for key in ("pairs", "round_s", "warmup_s", "confidence")}
-    return {
-        "baseline": baseline, "available": True, "why": str(raw.get("why", ""))[:300], **numbers,
-        "verdict": raw.get("verdict") if raw.get("verdict") in (compare.SLOWER, compare.FASTER, compare.SAME) else None,
-        "headline": compare.headline(changes),
-        "failed": any(c.beyond_limit for m in changes.values() for c in m.values()),
-        "services": {name: {metric: c.as_dict() for metric, c in metrics.items()} for name, metrics in changes.items()},
-    }
+    except InvalidResult as exc:
+        raise PublishError(str(exc)) from None
 
 
 def load_charts(folder: RunFolder, compared: bool = False) -> dict[str, bytes]:

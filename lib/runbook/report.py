@@ -13,6 +13,7 @@ from runbook import charts, compare
 from runbook.config import project_root
 from runbook.slo import DEFAULT_FILE, SLO, check_service, load_slo
 from runbook.markdown import inert
+from runbook.resultdoc import ComparisonSection, ResultDocument
 from runbook.results import PERCENTILES, LoadTestResults, load_results
 from runbook.rundir import utc_now, write_json
 
@@ -23,7 +24,7 @@ RESULT = "result.json"
 
 @dataclass
 class Report:
-    result: dict[str, Any]
+    result: ResultDocument
     summary_md: str
     charts: dict[str, Path]
     results: LoadTestResults
@@ -79,7 +80,8 @@ def expected_requests(profile: dict[str, Any], mean_latency_s: float, services: 
 def result_document(
     results: LoadTestResults, target: str, target_description: str, commit: str, slo: SLO,
     baseline: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> ResultDocument:
+    """result.json, in the shape resultdoc defines (and parses back)."""
     profile = results.profile
     services = {name: stats.as_dict() for name, stats in results.services.items()}
     all_latency = [s.latencies_ms for s in results.services.values() if s.latencies_ms.size]
@@ -120,7 +122,7 @@ def _active_seconds(profile: dict[str, Any]) -> float:
     return run * len(profile["schedule"]["order"]) / 2 if profile.get("schedule") else run
 
 
-def comparison_document(results: LoadTestResults, slo: SLO, baseline: dict[str, Any] | None) -> dict[str, Any] | None:
+def comparison_document(results: LoadTestResults, slo: SLO, baseline: dict[str, Any] | None) -> ComparisonSection | None:
     """The comparison section of result.json: None without --baseline."""
     if baseline is None:
         return None
