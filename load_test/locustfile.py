@@ -169,6 +169,42 @@ events.request.add_listener(request_log.record)
 events.quitting.add_listener(request_log.close)
 
 
+ENVIRONMENT = None
+
+
+@events.init.add_listener
+def _init(environment, **_kwargs) -> None:
+    global ENVIRONMENT
+    ENVIRONMENT = environment
+
+
+@events.quit.add_listener
+def _final_csvs(**_kwargs) -> None:
+    """Make --csv's stats, failures and exceptions files hold the final numbers.
+
+    Locust writes them once a second while the test runs, so the last second's requests are
+    missing from them (locust issues 1806, 2299). Its own files are closed only after this
+    event, so the final rows are written at interpreter exit, once they have been.
+    """
+    environment = ENVIRONMENT
+    prefix = getattr(getattr(environment, "parsed_options", None), "csv_prefix", None)
+    if not prefix:
+        return
+    import atexit
+
+    from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
+
+    writer = StatsCSV(environment, PERCENTILES_TO_REPORT)
+
+    def rewrite() -> None:
+        for suffix, write in (("_stats.csv", writer.requests_csv), ("_failures.csv", writer.failures_csv),
+                              ("_exceptions.csv", writer.exceptions_csv)):
+            with open(prefix + suffix, "w", newline="") as handle:
+                write(csv.writer(handle))
+
+    atexit.register(rewrite)
+
+
 if __name__ == "__main__":
     from locust import run_single_user
 

@@ -121,3 +121,20 @@ def test_the_command_carries_the_profile(tmp_path):
     assert pairs["--users"] == "7" and pairs["--spawn-rate"] == "2.5" and pairs["--run-time"] == "60s"
     assert pairs["--host"] == "http://127.0.0.1:8080" and "--csv-full-history" in argv and "--headless" in argv
     assert argv[:3] == [sys.executable, "-m", "locust"]
+
+
+def test_locusts_csv_holds_the_final_numbers(tmp_path, ingress):
+    from runbook.report import build_report
+
+    cfg = config(tmp_path, ingress, users=20, spawn_rate=20, run_time="4s", wait_max=0.1)
+    run = run_load_test(cfg, SERVICES, tmp_path / "load_test", "127.0.0.1", ingress, preflight_budget=BUDGET)
+    with (tmp_path / "load_test" / "locust_stats.csv").open() as handle:
+        counts = {row["Name"]: (int(row["Request Count"]), int(row["Failure Count"])) for row in csv.DictReader(handle)}
+    result = build_report(tmp_path / "load_test", tmp_path / "report", "local", "local", "c").result
+    for name in ("foo", "bar"):
+        assert counts[name] == (result["services"][name]["requests"], result["services"][name]["failures"]), name
+    assert counts["Aggregated"][0] == run.requests
+    # ... and Locust's own final table (in its output) says the same.
+    table = (tmp_path / "load_test" / "locust-stdout.txt").read_text()
+    aggregated = [line.replace("|", " ").split() for line in table.splitlines() if "Aggregated" in line]
+    assert aggregated and all(str(run.requests) in row for row in aggregated[:1])
