@@ -146,7 +146,7 @@ class RequestLog:
 
     def open(self, path: str) -> None:
         if path and self.file is None:
-            self.file = open(path, "w", newline="", buffering=1 << 16)  # noqa: SIM115 (closed on quit)
+            self.file = open(path, "w", newline="", buffering=1 << 13)  # noqa: SIM115 (closed on quit; small: progress reads it)
             self.writer = csv.writer(self.file)
             self.writer.writerow(["time", "service", "side", "round", "response_ms", "ok", "error"])
 

@@ -2,6 +2,7 @@
 
 import json
 import signal
+import re
 import socket
 import subprocess
 import sys
@@ -243,3 +244,14 @@ def test_a_later_invocation_keeps_the_runs_target(tmp_path, port):
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"target: local (the run in {run} used target local)" in done.stdout
     assert not is_our_process(pid)
+
+
+def test_the_load_test_shows_progress_as_plain_lines_in_a_log(tmp_path, port):
+    done = run_cli("run", "--target", "local", "--stages", "provision,load_test,teardown", "--run-time", "10s",
+                   "--users", "20", "--spawn-rate", "10", "--ingress-port", str(port), "--output-dir", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = [line for line in done.stdout.splitlines() if re.search(r"load_test: \d+/\d+ s, .* req/s, .* failed, p95", line)]
+    assert len(lines) >= 3, done.stdout
+    assert "\r" not in done.stdout and "\x1b" not in done.stdout  # no spinners in a log file
+    assert done.stdout.index(lines[0]) > done.stdout.index("load_test started")
+    assert done.stdout.index(lines[-1]) < done.stdout.index("load_test passed")

@@ -77,6 +77,7 @@ class Background:
         log_path: Path,
         env: Mapping[str, str] | None = None,
         base_env: Mapping[str, str] | None = None,
+        cwd: str | Path | None = None,
     ) -> None:
         self.argv = [str(part) for part in argv]
         self.log_path = log_path
@@ -87,6 +88,7 @@ class Background:
                 self.process = subprocess.Popen(
                     self.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                     env=child_environment(os.environ if base_env is None else base_env, env),
+                    cwd=cwd,
                     start_new_session=True,  # its own session: it outlives a kernel and ignores its signals
                 )
             except FileNotFoundError:
@@ -118,9 +120,10 @@ def start(
     log_path: Path,
     env: Mapping[str, str] | None = None,
     base_env: Mapping[str, str] | None = None,
+    cwd: str | Path | None = None,
 ) -> Background:
     """Start argv in the background with its output in log_path; the caller stops it (Background.stop).
 
     env is added to base_env (os.environ unless given).
     """
-    return Background(argv, log_path, env, base_env)
+    return Background(argv, log_path, env, base_env, cwd)

@@ -16,11 +16,13 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from runbook import commands
-from runbook.config import RunConfig, environment_without_secrets, format_duration, project_root
-from runbook.errors import CommandError, LoadTestError, TargetNotReady, TargetUnreachable, WaitTimeout, tail
+from runbook.config import RunConfig, format_duration, project_root
+from runbook.progress import LoadTestProgress
+from runbook.errors import LoadTestError, TargetNotReady, TargetUnreachable, WaitTimeout, tail
 from runbook.rundir import utc_now, write_json
 from runbook.services import Service, answers, get
 from runbook.waiting import wait_for
@@ -28,6 +30,7 @@ from runbook.waiting import wait_for
 log = logging.getLogger(__name__)
 
 PREFLIGHT_S = 10.0
+PROGRESS_S = 3.0  # between progress lines while Locust runs
 CSV_PREFIX = "locust"
 REQUEST_LOG = "requests.csv"
 PROFILE = "profile.json"
@@ -179,6 +182,7 @@ def preflight(host: str, port: int, services: list[Service], timeout: float, bud
 def run_load_test(
     config: RunConfig, services: list[Service], out: Path, host: str, port: int,
     baseline: list[Service] | None = None, preflight_budget: float = PREFLIGHT_S,
+    say: Callable[[str], None] = log.info,
 ) -> LoadTestRun:
     """Run the profile against host:port; write CSVs, HTML report, request log and profile.json to out.
 
@@ -192,22 +196,25 @@ def run_load_test(
     locustfile = locustfile_path()
     compare = bool(baseline)
     argv = locust_command(config, out, f"http://{host}:{port}", locustfile, compare)
-    env = environment_without_secrets()
-    env.update(locust_environment(config, services, request_log, baseline))
+    env = locust_environment(config, services, request_log, baseline)
     started, clock = utc_now(), time.monotonic()
-    log.info("locust: %s users, spawn %s/s, %ss against %s:%s", config.users, config.spawn_rate, config.run_time, host, port)
+    total = locust_run_time(config, compare)
+    say(f"load_test: locust starts {config.users} users (spawn {config.spawn_rate:g}/s) for {total} s against {host}:{port}")
+    stdout = out / "locust-stdout.txt"
+    stdout.unlink(missing_ok=True)
+    watch = LoadTestProgress(request_log, total, config.users, config.spawn_rate)
+    process = commands.start(argv, log_path=stdout, env=env, cwd=out)
     try:
-        # Locust exits 1 when any request failed: that is a result, judged by the report.
-        result = commands.run(argv, timeout=locust_run_time(config, compare) + 120, env=env, cwd=out, check=False)
-    except CommandError as exc:
-        raise LoadTestError(f"locust did not finish: {exc}") from None
+        returncode = _wait_showing_progress(process, total + 120, watch, say)
+    finally:
+        process.stop()  # an interrupt, a timeout: Locust never outlives the stage
     wall = time.monotonic() - clock
-    (out / "locust-stdout.txt").write_text(result.stdout + result.stderr)
     exceptions = read_exceptions(out / f"{CSV_PREFIX}_exceptions.csv")
     if exceptions:
         raise LoadTestError("the locustfile raised during the run:\n" + "\n".join(exceptions))
-    if result.returncode not in (0, 1):
-        raise LoadTestError(f"locust exited with code {result.returncode}:\n{tail(result.stderr or result.stdout)}")
+    # Locust exits 1 when any request failed: that is a result, judged by the report.
+    if returncode not in (0, 1):
+        raise LoadTestError(f"locust exited with code {returncode}:\n{tail(process.output())}")
     if not request_log.is_file():
         raise LoadTestError(f"locust wrote no request log; see {out / 'locust.log'}")
     requests, failures = _count(request_log)
@@ -226,7 +233,7 @@ def run_load_test(
         started=started,
         finished=utc_now(),
         wall_time_s=round(wall, 3),
-        locust_exit_code=result.returncode,
+        locust_exit_code=returncode,
         requests=requests,
         failures=failures,
         schedule=schedule(config) if compare else None,
@@ -234,6 +241,22 @@ def run_load_test(
     )
     write_json(out / PROFILE, asdict(run))
     return run
+
+
+def _wait_showing_progress(
+    process: commands.Background, timeout: float, watch: LoadTestProgress, say: Callable[[str], None]
+) -> int:
+    """Until Locust exits, a progress line every PROGRESS_S; LoadTestError when it overruns timeout."""
+    deadline = time.monotonic() + timeout
+    next_line = time.monotonic() + PROGRESS_S
+    while (code := process.poll()) is None:
+        if time.monotonic() > deadline:
+            raise LoadTestError(f"locust did not finish within {timeout:g}s; its output: {tail(process.output())}")
+        if time.monotonic() >= next_line:
+            say(watch.line())
+            next_line += PROGRESS_S
+        time.sleep(0.2)
+    return code
 
 
 def read_exceptions(path: Path) -> list[str]:

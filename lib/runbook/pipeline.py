@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from typing import Any
 
 from runbook.config import STAGES, RunConfig, parameters_for, project_root
 from runbook.errors import EXIT_INTERRUPTED, ConfigError, RunbookError, StageFailed
+from runbook import progress
+from runbook.progress import Follower
 from runbook.kernels import ENGINE, KERNEL, StageKernel, register_engine
 from runbook.githubapi import github_record
 from runbook.rundir import RunFolder, new_run_id, read_json, utc_now
@@ -120,6 +123,8 @@ class Pipeline:
         self.log_output = log_output
         self.announce = announce
         self.github_groups = os.environ.get("GITHUB_ACTIONS") == "true"
+        self.interactive = sys.stdout.isatty()
+        self._line_open = False
 
     def run(self) -> int:
         """Run the chosen stages; returns the exit code (0 passed, 1 failed)."""
@@ -188,7 +193,13 @@ class Pipeline:
         started = time.monotonic()
         timeout = max(1800.0, self.config.run_time + 600.0)
         try:
-            execute_stage(notebook, output, parameters, kernel=kernel, log_output=self.log_output, timeout=timeout)
+            try:
+                with Follower(self.folder.path / progress.FILE, self._show_progress):
+                    execute_stage(notebook, output, parameters, kernel=kernel, log_output=self.log_output, timeout=timeout)
+            finally:
+                if self._line_open:  # end the line that was updating in place
+                    print(flush=True)
+                    self._line_open = False
             result = StageResult(stage, PASSED)
         except StageFailed as exc:
             result = StageResult(stage, FAILED, error=exc.error)
@@ -208,6 +219,14 @@ class Pipeline:
             where = f"; executed notebook: {output}" if output.exists() else ""
             self.announce(f"<== {label} FAILED in {result.wall_time_s:.1f}s: {result.error}{where}")
         return result
+
+    def _show_progress(self, line: str) -> None:
+        """A stage's progress line: updated in place on a terminal, one line each in a log (CI)."""
+        if self.interactive:
+            print(f"\r\033[K    {line}", end="", flush=True)
+            self._line_open = True
+        else:
+            self.announce(f"    {line}")
 
     def _diagnose(self, stage: str, result: StageResult) -> None:
         diagnostics = self.folder.diagnostics

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from runbook import commands
+from runbook import commands, progress
 from runbook.config import RunConfig, project_root
 from runbook.errors import CommandError
 from runbook.rundir import RunFolder, utc_now, write_json
@@ -129,7 +129,8 @@ def load_test(config: RunConfig) -> LoadTestRun:
 
     target = target_for(config)
     with _diagnosed(target), target.endpoint() as (host, port):
-        return run_load_test(config, target.services, target.folder.load_test, host, port, baseline=target.baseline_services)
+        return run_load_test(config, target.services, target.folder.load_test, host, port, baseline=target.baseline_services,
+                             say=lambda line: progress.say(target.folder.path, line))
 
 
 def report(config: RunConfig) -> Report:

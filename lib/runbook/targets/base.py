@@ -55,6 +55,12 @@ class Target(abc.ABC):
         self.folder = folder
         self.services = services
 
+    def say(self, line: str) -> None:
+        """A progress line for the person waiting: what the target waits for, and for how long at most."""
+        from runbook import progress
+
+        progress.say(self.folder.path, line)
+
     @property
     def baseline_services(self) -> list[Service]:
         """The baseline's services (own hosts), when the run has a baseline that is still in the comparison."""

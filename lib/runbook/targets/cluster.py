@@ -136,12 +136,14 @@ class ClusterTarget(Target):
 
     def install_ingress(self) -> Outcome:
         release = traefik_release(self.root)
+        self.say(f"ingress: helm installs Traefik chart {release['version']} and waits for it (up to {HELM_TIMEOUT_S} s)")
         self.kube.helm_upgrade(
             release["name"], release["chart"], self.traefik_namespace, self.traefik_values(),
             timeout_s=HELM_TIMEOUT_S,
             extra=["--repo", release["repo"], "--version", release["version"], *self.traefik_extra_args()],
         )
         with self.endpoint() as (host, port):
+            self.say(f"ingress: waiting for Traefik to answer on {host}:{port} (up to {SERVING_TIMEOUT_S} s)")
             try:
                 seen = self.wait_serving(host, port)
             except WaitTimeout as exc:
@@ -170,10 +172,12 @@ class ClusterTarget(Target):
             raise OutOfOrder("Traefik's IngressRoute CRD is not in the cluster: run the ingress stage before deploy")
         chart = str(self.root / "k8s" / "charts" / "echo")
         for service in self.services:
+            self.say(f"deploy: helm installs {service.name} and waits for it (up to {HELM_TIMEOUT_S} s)")
             self.kube.helm_upgrade(service.name, chart, self.app_namespace, [Path(service.values_file)], timeout_s=HELM_TIMEOUT_S)
         api = self.kube.api_client()
         details = []
         for service in self.services:
+            self.say(f"deploy: waiting for deployment {self.app_namespace}/{service.name} to roll out (up to {ROLLOUT_TIMEOUT_S} s)")
             ready = wait_rollout(api, self.app_namespace, service.name, timeout=ROLLOUT_TIMEOUT_S)
             self.kube.helm("test", service.name, "--namespace", self.app_namespace, "--timeout", "120s", timeout=180)
             details.append(f"{service.name}: rolled out, {ready} ready; helm test passed; routed by Host {service.host}")
@@ -272,10 +276,12 @@ class KindTarget(ClusterTarget):
                 # The port mapping binds the host port when the node container starts; say so before that fails.
                 ensure_port_free(self.config.ingress_host, self.config.ingress_port)
             # No --wait: it covers the control plane only and exits 0 on timeout. Nodes are awaited below.
+            self.say(f"provision: kind creates cluster {name} (pulls the node image the first time; up to 15 min)")
             self.kind("create", "cluster", "--name", name, "--config", str(config_path),
                       "--kubeconfig", self.kubeconfig_path(), timeout=900)
             action = "created the"
         self.save_state(cluster=name, kubeconfig=self.kubeconfig_path(), context=self.kube_context(), provisioned=utc_now())
+        self.say(f"provision: waiting for {len(rendered['nodes'])} nodes to be Ready (up to {NODES_TIMEOUT_S} s)")
         nodes = wait_nodes_ready(self.kube.api_client(), expected=len(rendered["nodes"]), timeout=NODES_TIMEOUT_S)
         details = [f"nodes Ready: {', '.join(nodes)}", f"kubeconfig: {self.kubeconfig_path()} (context {self.kube_context()})"]
         if not self.uses_port_forward():
