@@ -3,6 +3,7 @@
 import json
 import signal
 import re
+from pathlib import Path
 import socket
 import subprocess
 import sys
@@ -206,18 +207,18 @@ def test_latest_follows_runs_under_outputs_only(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_an_interrupted_run_still_tears_down(tmp_path, port, signum):
+def test_an_interrupted_run_still_tears_down_quietly_and_reports_what_it_recorded(tmp_path, port, signum):
     run = tmp_path / "run"
     process = subprocess.Popen(
         [sys.executable, "-m", "runbook", "run", "--target", "local", "--run-time", "60s", "--output-dir", str(run),
-         "--ingress-port", str(port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+         "--users", "20", "--spawn-rate", "20", "--ingress-port", str(port)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
     try:
         for line in process.stdout:
             lines.append(line)
-            if "load_test started" in line:
-                break
-        time.sleep(2)  # locust is running now
+            if re.search(r"load_test: [1-9]\d*/\d+ s, .* [1-9][\d,]* requests", line):
+                break  # locust is running and has recorded requests
         pid = json.loads((run / "target" / "local.json").read_text())["pid"]
         process.send_signal(signum)
         out, _ = process.communicate(timeout=60)
@@ -226,12 +227,27 @@ def test_an_interrupted_run_still_tears_down(tmp_path, port, signum):
             process.kill()
     output = "".join(lines) + out
     assert process.returncode == 130, output
-    assert "load_test interrupted; skipping to teardown" in output and "teardown passed" in output
-    assert "report skipped (interrupted)" in output
+    assert "load_test interrupted; reporting what it recorded, then teardown" in output and "teardown passed" in output
+    assert "Traceback" not in output and "Kernel died" not in output and "Task exception" not in output
+    assert "publish skipped (interrupted)" in output
     assert not is_our_process(pid)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", port))  # the port is free again
+    locusts = [p for p in Path("/proc").iterdir() if p.name.isdigit() and str(run).encode() in _cmdline(p)]
+    assert locusts == []  # Locust stopped with the stage, not when its run time would have ended
     record = json.loads((run / "run.json").read_text())
     assert record["status"] == "interrupted" and record["stages"]["load_test"]["status"] == "interrupted"
-    assert record["stages"]["teardown"]["status"] == "passed"
+    assert record["stages"]["report"]["status"] == "passed" and record["stages"]["teardown"]["status"] == "passed"
+    result = json.loads((run / "report" / "result.json").read_text())
+    assert result["interrupted"] is True and result["status"] == "failed" and result["services"]["foo"]["requests"] > 0
+    assert (run / "report" / "summary.md").read_text().startswith("### Load test interrupted")
+
+
+def _cmdline(proc_dir):
+    try:
+        return (proc_dir / "cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def test_a_later_invocation_keeps_the_runs_target(tmp_path, port):

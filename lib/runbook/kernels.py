@@ -8,6 +8,7 @@ notebook on that ready kernel through the small engine below.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -18,6 +19,8 @@ from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 
 from runbook.config import environment_without_secrets
+
+log = logging.getLogger(__name__)
 
 KERNEL = "python3"
 ENGINE = "runbook"

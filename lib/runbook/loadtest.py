@@ -57,6 +57,7 @@ class LoadTestRun:
     failures: int
     schedule: dict[str, Any] | None = None  # the rounds, with a baseline
     baseline_services: list[dict[str, str]] | None = None
+    interrupted: bool = False  # Ctrl-C or SIGTERM: the numbers cover only the time before it
 
     def _repr_markdown_(self) -> str:
         verdict = "no failed requests" if self.failures == 0 else f"**{self.failures:,} failed requests**"
@@ -204,11 +205,28 @@ def run_load_test(
     stdout.unlink(missing_ok=True)
     watch = LoadTestProgress(request_log, total, config.users, config.spawn_rate)
     process = commands.start(argv, log_path=stdout, env=env, cwd=out)
+    interrupted = False
     try:
         returncode = _wait_showing_progress(process, total + 120, watch, say)
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
         process.stop()  # an interrupt, a timeout: Locust never outlives the stage
     wall = time.monotonic() - clock
+    if interrupted:
+        # Keep what was recorded, marked as interrupted, for a report of the partial numbers; then stop.
+        if request_log.is_file() and _count(request_log)[0]:
+            requests, failures = _count(request_log)
+            partial = LoadTestRun(
+                users=config.users, spawn_rate=config.spawn_rate, run_time_s=max(1, math.ceil(wall)),
+                wait_min_s=config.wait_min, wait_max_s=config.wait_max, request_timeout_s=config.request_timeout,
+                endpoint=f"http://{host}:{port}", services=[{"name": s.name, "host": s.host, "expect": s.expect} for s in services],
+                locustfile=str(locustfile.relative_to(project_root())), started=started, finished=utc_now(),
+                wall_time_s=round(wall, 3), locust_exit_code=process.poll() or 0, requests=requests, failures=failures,
+                interrupted=True,
+            )
+            write_json(out / PROFILE, asdict(partial))
+        raise KeyboardInterrupt
     exceptions = read_exceptions(out / f"{CSV_PREFIX}_exceptions.csv")
     if exceptions:
         raise LoadTestError("the locustfile raised during the run:\n" + "\n".join(exceptions))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -141,7 +142,8 @@ class Pipeline:
         interrupted = ""
         try:
             for index, stage in enumerate(chosen):
-                if (failed or interrupted) and stage != "teardown":
+                partial = interrupted == "load_test" and stage == "report" and self._partial_results()
+                if (failed or interrupted) and stage != "teardown" and not partial:
                     results.append(StageResult(stage, SKIPPED))
                     self._record(record, results[-1])
                     self.announce(f"--- {stage} skipped ({'interrupted' if interrupted else 'an earlier stage failed'})")
@@ -159,8 +161,11 @@ class Pipeline:
                         raise  # a second interrupt, or during teardown: stop now
                     # Ctrl-C or a cancelled CI job: skip the rest but still take the target down.
                     interrupted = stage
+                    _quiet_after_interrupt()
                     result = StageResult(stage, INTERRUPTED, error="interrupted (SIGINT or SIGTERM)")
-                    self.announce(f"!!! {stage} interrupted; skipping to teardown (interrupt again to stop at once)")
+                    then = "reporting what it recorded, then teardown" if stage == "load_test" and self._partial_results() \
+                        else "skipping to teardown"
+                    self.announce(f"!!! {stage} interrupted; {then} (interrupt again to stop at once)")
                 results.append(result)
                 self._record(record, result)
                 if result.status == FAILED:
@@ -195,7 +200,8 @@ class Pipeline:
         try:
             try:
                 with Follower(self.folder.path / progress.FILE, self._show_progress):
-                    execute_stage(notebook, output, parameters, kernel=kernel, log_output=self.log_output, timeout=timeout)
+                    _interruptible(lambda: execute_stage(notebook, output, parameters, kernel=kernel,
+                                                         log_output=self.log_output, timeout=timeout), kernel)
             finally:
                 if self._line_open:  # end the line that was updating in place
                     print(flush=True)
@@ -219,6 +225,11 @@ class Pipeline:
             where = f"; executed notebook: {output}" if output.exists() else ""
             self.announce(f"<== {label} FAILED in {result.wall_time_s:.1f}s: {result.error}{where}")
         return result
+
+    def _partial_results(self) -> bool:
+        """An interrupted load test left the requests it recorded (load_test/profile.json marked interrupted)."""
+        profile = self.folder.load_test / "profile.json"
+        return profile.is_file() and bool(read_json(profile).get("interrupted"))
 
     def _show_progress(self, line: str) -> None:
         """A stage's progress line: updated in place on a terminal, one line each in a log (CI)."""
@@ -290,6 +301,49 @@ class Pipeline:
         else:
             self.announce(f"run passed ({', '.join(r.stage for r in results)})")
         self.announce(f"run folder: {self.folder.path} (exit code {code})")
+
+
+#: How long an interrupted stage may take to clean up in its kernel (stop Locust, keep what it recorded).
+INTERRUPT_GRACE_S = 20.0
+
+
+def _interruptible(work: Callable[[], None], kernel: StageKernel) -> None:
+    """Run a stage's notebook in a worker thread, so that an interrupt reaches the kernel, not papermill.
+
+    papermill's client, in the main thread, would take SIGINT and SIGTERM over and kill the kernel
+    mid-cell, leaving what the stage started (Locust) running and papermill's and asyncio's
+    tracebacks behind. Here the main thread only waits: on an interrupt it interrupts the kernel,
+    the cell raises KeyboardInterrupt there and cleans up, papermill records it and returns, and
+    the interrupt goes on to the pipeline.
+    """
+    failure: list[BaseException] = []
+    done = threading.Event()  # not Thread.join: an interrupted join marks a running thread as stopped
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # handed to the main thread
+            failure.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="stage", daemon=True).start()
+    try:
+        while not done.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        kernel.km.interrupt_kernel()
+        done.wait(INTERRUPT_GRACE_S)
+        raise
+    if failure:
+        raise failure[0]
+
+
+def _quiet_after_interrupt() -> None:
+    """After an interrupt, the pipeline's own line says what happened; papermill's and asyncio's
+    complaints about the kernel it stopped (tracebacks included) would only bury it."""
+    for name in ("papermill", "asyncio", "nbclient", "traitlets"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def default_run_dir() -> Path:

@@ -94,9 +94,11 @@ def result_document(
         checks += check_service(name, slo.for_service(name), entry, expected / active if active else None)
     comparison = comparison_document(results, slo, baseline)
     held = all(c.held for c in checks)
-    passed = results.passed_requests and held and not (comparison or {}).get("failed")
+    interrupted = bool(profile.get("interrupted"))
+    passed = results.passed_requests and held and not (comparison or {}).get("failed") and not interrupted
     return {
         "status": "passed" if passed else "failed",
+        "interrupted": interrupted,
         "target": target,
         "target_description": target_description,
         "commit": commit,
@@ -226,6 +228,10 @@ def render_summary(
     passed = result["status"] == "passed"
     comparison = result.get("comparison")
     lines = [f"{heading} Load test {'passed ✅' if passed else 'failed ❌'}", ""]
+    if result.get("interrupted"):
+        lines = [f"{heading} Load test interrupted ⚠️", "",
+                 f"Interrupted after {c['run_time_s']} s: these numbers cover only the requests sent before the "
+                 "interrupt, and the run is not a pass.", ""]
     if comparison:
         lines += [f"**Against the base**: {inert(comparison['headline'], 600) if not comparison['available'] else comparison['headline']}", ""]
     lines += [

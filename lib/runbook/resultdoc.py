@@ -74,6 +74,7 @@ class ComparisonSection(TypedDict, total=False):
 
 class ResultDocument(TypedDict, total=False):
     status: str
+    interrupted: bool
     target: str
     target_description: str
     commit: str
@@ -117,9 +118,11 @@ def parse(raw: Any) -> ResultDocument:
         raise InvalidResult("result.json lists no services")
     slo, comparison = _slo_section(raw.get("slo")), _comparison_section(raw.get("comparison"))
     # Recomputed where the numbers say so: data from the artifact can make a verdict worse, never better.
-    failed = raw["status"] == "failed" or not slo["held"] or bool(comparison and comparison["failed"])
+    interrupted = raw.get("interrupted") is True
+    failed = raw["status"] == "failed" or not slo["held"] or bool(comparison and comparison["failed"]) or interrupted
     return {
         "status": "failed" if failed else "passed",
+        "interrupted": interrupted,
         "target": raw["target"],
         "target_description": describe(raw["target"]),
         "commit": commit if SHA.match(commit) else "unknown",
