@@ -51,18 +51,34 @@ def test_a_consistent_regression_is_slower_and_fails_only_beyond_its_limit():
 
 
 def test_less_throughput_is_slower_and_failures_are_compared_as_differences():
-    rounds = rounds_for([2, 2, 2], [2, 2, 2])
+    rounds = rounds_for([2, 2, 2], [2, 2, 2], n=2000)
     for number, side in enumerate(ORDER, 1):  # the candidate's rounds carry 20% fewer requests
         if side == "candidate":
             latency, ok = rounds[("foo", side, number)]
-            rounds[("foo", side, number)] = (latency[:160], ok[:160])
+            rounds[("foo", side, number)] = (latency[:1600], ok[:1600])
     changes = compare.compare_service("foo", rounds, ORDER, 10.0, {"throughput": 0.15})
     assert changes["throughput"].change == pytest.approx(-0.2) and changes["throughput"].verdict == compare.SLOWER
     assert changes["throughput"].beyond_limit
-    failing = rounds_for([2, 2, 2], [2, 2, 2], fail={("candidate", 2): 3, ("candidate", 3): 4, ("candidate", 6): 5})
+    failing = rounds_for([2, 2, 2], [2, 2, 2], n=2000, fail={("candidate", 2): 30, ("candidate", 3): 40, ("candidate", 6): 50})
     ratio = compare.compare_service("foo", failing, ORDER, 10.0, {})["failure_ratio"]
     assert ratio.change == pytest.approx(0.02) and ratio.verdict == compare.SLOWER and ratio.limit is None
     assert ratio.text().startswith("+2.00 pp")
+
+
+def test_pairs_that_agree_by_chance_are_no_more_certain_than_one_rounds_noise():
+    # 50 requests a round: the three pairs agree exactly (+2% each), but one round's p95 of 50
+    # requests is uncertain by several percent; the interval must say so.
+    base = np.linspace(1.0, 3.0, 50)
+    rounds = {}
+    for number, side in enumerate(ORDER, 1):
+        latency = base * 1.02 if side == "candidate" else base
+        rounds[("foo", side, number)] = (latency, np.ones(50, dtype=bool))
+    p95 = compare.compare_service("foo", rounds, ORDER, 10.0, {})["p95"]
+    assert p95.change == pytest.approx(0.02)
+    assert p95.low < 0 < p95.high and p95.verdict == compare.SAME
+    # Without the floor the spread between the pairs is zero, and +2% would be called slower.
+    bare = compare.paired_change("p95", p95.candidate, p95.baseline)
+    assert bare[1] == pytest.approx(bare[2]) and compare.verdict("p95", bare[1], bare[2]) == compare.SLOWER
 
 
 def test_too_few_pairs_or_an_empty_side_give_no_verdict():

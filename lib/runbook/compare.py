@@ -6,9 +6,12 @@ alone, and the pair gives one number: the log of candidate over baseline (latenc
 throughput) or their difference (failure ratio). The change is the mean of the pairs,
 and its 95% confidence interval is Student's t over the pairs, so the uncertainty comes
 from how much the rounds vary, not from the thousands of requests inside a round (which
-are not independent: a slow second slows all of them). A change is significant when its
-interval is entirely on one side of zero; the run fails only when a change is
-significant, for the worse, and beyond the regression limit in slo.yaml.
+are not independent: a slow second slows all of them). With so few pairs, their spread can
+by chance come out far smaller than the noise of one round's percentile, so the spread used
+is never less than that sampling noise (the order statistics around the percentile; Poisson
+for a count; binomial for a ratio). A change is significant when its interval is entirely
+on one side of zero; the run fails only when a change is significant, for the worse, and
+beyond the regression limit in slo.yaml.
 """
 
 from __future__ import annotations
@@ -84,17 +87,50 @@ def round_metric(metric: str, latency: np.ndarray, ok: np.ndarray, round_s: floa
     return float(np.percentile(good, int(metric[1:]))) if good.size else None
 
 
-def paired_change(metric: str, candidate: list[float | None], baseline: list[float | None]) -> tuple[float, float, float] | None:
-    """The mean change over the pairs and its confidence interval; None with fewer than 2 usable pairs."""
+def sampling_variance(metric: str, latency: np.ndarray, ok: np.ndarray, round_s: float) -> float:
+    """How much one round's metric varies from sampling alone: of its log, or of the ratio itself.
+
+    A percentile's standard error from the order statistics one binomial standard deviation
+    around its rank (distribution-free); a count's from Poisson; a ratio's from the binomial.
+    """
+    if metric == "throughput":
+        return 1.0 / latency.size if latency.size else 0.0
     if metric == "failure_ratio":
-        diffs = [c - b for c, b in zip(candidate, baseline) if c is not None and b is not None]
-    else:
-        diffs = [math.log(c / b) for c, b in zip(candidate, baseline) if c and b and c > 0 and b > 0]
-    if len(diffs) < 2:
+        p = float((~ok).sum() / ok.size) if ok.size else 0.0
+        return p * (1 - p) / ok.size if ok.size else 0.0
+    good = np.sort(latency[ok])
+    n = good.size
+    if n < 2:
+        return 0.0
+    q = int(metric[1:]) / 100
+    spread = math.sqrt(n * q * (1 - q))
+    low, high = good[max(int(n * q - spread), 0)], good[min(int(math.ceil(n * q + spread)), n - 1)]
+    value = float(np.percentile(good, q * 100))
+    return ((high - low) / 2 / value) ** 2 if value > 0 else 0.0
+
+
+def paired_change(
+    metric: str, candidate: list[float | None], baseline: list[float | None], noise: list[float] | None = None,
+) -> tuple[float, float, float] | None:
+    """The mean change over the pairs and its confidence interval; None with fewer than 2 usable pairs.
+
+    noise: per pair, the sampling variance of its difference (sampling_variance of both rounds),
+    a floor under the spread between pairs.
+    """
+    usable = [i for i, (c, b) in enumerate(zip(candidate, baseline))
+              if c is not None and b is not None and (metric == "failure_ratio" or (c > 0 and b > 0))]
+    if len(usable) < 2:
         return None
+    if metric == "failure_ratio":
+        diffs = [candidate[i] - baseline[i] for i in usable]  # type: ignore[operator]
+    else:
+        diffs = [math.log(candidate[i] / baseline[i]) for i in usable]  # type: ignore[operator]
     values = np.array(diffs)
     mean = float(values.mean())
-    half = float(scipy_stats.t.ppf(0.5 + CONFIDENCE / 2, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size))
+    variance = float(values.var(ddof=1))
+    if noise:
+        variance = max(variance, float(np.mean([noise[i] for i in usable])))
+    half = float(scipy_stats.t.ppf(0.5 + CONFIDENCE / 2, values.size - 1) * math.sqrt(variance / values.size))
     low, high = mean - half, mean + half
     if metric == "failure_ratio":
         return mean, low, high
@@ -118,12 +154,15 @@ def compare_service(
     pairs = [(i + 1, i + 2) for i in range(0, len(order) - 1, 2)]
     changes = {}
     for metric in METRICS:
-        cand, base = [], []
+        cand, base, noise = [], [], []
         for first, second in pairs:
             by_side = {order[first - 1]: first, order[second - 1]: second}
-            cand.append(round_metric(metric, *rounds.get((name, "candidate", by_side["candidate"]), empty), round_s))
-            base.append(round_metric(metric, *rounds.get((name, "baseline", by_side["baseline"]), empty), round_s))
-        found = paired_change(metric, cand, base)
+            c_round = rounds.get((name, "candidate", by_side["candidate"]), empty)
+            b_round = rounds.get((name, "baseline", by_side["baseline"]), empty)
+            cand.append(round_metric(metric, *c_round, round_s))
+            base.append(round_metric(metric, *b_round, round_s))
+            noise.append(sampling_variance(metric, *c_round, round_s) + sampling_variance(metric, *b_round, round_s))
+        found = paired_change(metric, cand, base, noise)
         limit = limits.get(metric)
         if found is None:
             changes[metric] = Change(metric, None, None, None, SAME, cand, base, limit)
