@@ -1,7 +1,10 @@
 """Mermaid xychart-beta blocks of the main charts: GitHub renders them with no image hosting.
 
-xychart-beta draws no legend, so each title names its series in order. Values are
-plain decimals (no exponent, NaN or infinity), labels carry no double quotes.
+xychart-beta draws no legend: each line gets its colour from the chart's own palette
+(set in an init directive, the same colours as the PNG charts) and the title names the
+colour of each service. The time axis is numeric, so it shows a few ticks rather than a
+label per point. Values are plain decimals (no exponent, NaN or infinity), labels carry
+no double quotes.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ import numpy as np
 from runbook.results import LoadTestResults
 
 MAX_POINTS = 60
+#: The PNG charts' colours (matplotlib's first ones), with the names the titles use for them.
+PALETTE = [("#1f77b4", "blue"), ("#ff7f0e", "orange"), ("#2ca02c", "green"), ("#9467bd", "purple"),
+           ("#8c564b", "brown"), ("#e377c2", "pink")]
 
 
 def _number(value: float) -> str:
@@ -42,11 +48,16 @@ def throughput_chart(results: LoadTestResults) -> str:
     first = results.services[names[0]].series
     t, series = _downsample(first.t, [results.services[n].series.ok_rps for n in names])
     peak = max([float(np.nanmax(s)) if s.size else 0.0 for s in series] + [1.0])
+    colours = [PALETTE[i % len(PALETTE)] for i in range(len(names))]
+    legend = ", ".join(f"{name} {word}" for name, (_, word) in zip(names, colours))
+    palette = ", ".join(code for code, _ in colours)
+    end = float(t[-1]) if t.size else 1.0
     lines = [
         "```mermaid",
+        f'%%{{init: {{"themeVariables": {{"xyChart": {{"plotColorPalette": "{palette}"}}}}}}}}%%',
         "xychart-beta",
-        f'    title "Successful requests per second (lines: {_label(", ".join(names))})"',
-        f"    x-axis \"seconds since start\" [{', '.join(_number(v) for v in t)}]",
+        f'    title "Successful requests per second: {_label(legend)}"',
+        f'    x-axis "seconds since start" 0 --> {_number(math.ceil(end))}',
         f'    y-axis "requests per second" 0 --> {_number(math.ceil(peak * 1.1))}',
     ]
     lines += [f"    line [{', '.join(_number(v) for v in s)}]" for s in series]
