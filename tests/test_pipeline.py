@@ -54,6 +54,13 @@ def test_a_full_local_run(tmp_path, port):
     result = json.loads((run / "report" / "result.json").read_text())
     assert result["status"] == "passed" and result["target"] == "local"
     assert result["config"]["users"] == 100 and result["config"]["run_time_s"] == 4
+    # One file to open: the summary, every chart embedded, every executed notebook, nothing fetched.
+    page = (run / "report" / "report.html").read_text()
+    assert f"report: {run / 'report' / 'report.html'}" in done.stdout
+    assert page.count('src="data:image/png;base64,') >= len(charts) and "<table>" in page
+    assert all(name in page for name in NOTEBOOKS.values()) and "Routing verified through" in page
+    assert not re.search(r'<(script|link|img|iframe)[^>]+(src|href)="(https?:)?//', page)
+    assert 'href="../load_test/requests.csv"' in page
     for service in ("foo", "bar"):
         assert result["services"][service]["requests"] > 0 and result["services"][service]["failures"] == 0
 

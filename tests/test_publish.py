@@ -112,12 +112,13 @@ def test_a_fork_style_workflow_run_event_takes_the_number_from_the_run_and_check
     github.pulls.clear()
     github.add_pull(7, HEAD, fork=True)
     run.write_run({**run.read_run(), "github": {"pr": 7, "head_sha": HEAD}})
-    github.artifacts[9001] = [{"id": 42, "name": "runbook-results"}]
+    github.artifacts[9001] = [{"id": 42, "name": "runbook-results"}, {"id": 43, "name": "report.html"}]
     outcome = publish_run(config(run), run, env_for(github, tmp_path, fork_event(), GITHUB_EVENT_NAME="workflow_run", GITHUB_RUN_ID="1"))
     assert "pull request #7" in outcome.summary and "checked against the pull request's head" in outcome.details[-1]
     body = github.comments[0]["body"]
     assert "/runbook/pr-7/9001/" in body or "runbook/pr-7/9001/" in body
     assert "(https://github.invalid/octo/app/actions/runs/9001/artifacts/42)" in body
+    assert "[the whole report (report.html)](https://github.invalid/octo/app/actions/runs/9001/artifacts/43)" in body
     assert "(https://github.invalid/octo/app/actions/runs/9001)" in body
 
 

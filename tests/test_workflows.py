@@ -84,6 +84,11 @@ def test_the_runbook_workflow_has_no_write_access_and_always_keeps_its_results()
     assert "!outputs/ci/target/kubeconfig" in upload["with"]["path"]
     uploads = [s for s in steps(doc) if s.get("uses", "").startswith("actions/upload-artifact@")]
     assert uploads and all(s["with"]["overwrite"] is True for s in uploads)  # a re-run meets its own artifact
+    # report.html on its own, unzipped, so that a reviewer opens it from the run page; the job summary links it.
+    report = by_name["Upload the report"]
+    assert report["with"]["archive"] is False and report["with"]["path"].endswith("report/report.html")
+    assert report["id"] == "report" and "REPORT_URL" in by_name["Job summary"]["run"]
+    assert by_name["Job summary"]["env"]["REPORT_URL"] == "${{ steps.report.outputs.artifact-url }}"
     assert by_name["Job summary"]["if"] == "${{ !cancelled() }}" and "GITHUB_STEP_SUMMARY" in by_name["Job summary"]["run"]
     assert by_name["Diagnostics"]["if"] == "failure()" and "diagnostics" in by_name["Diagnostics"]["run"]
     assert "GITHUB_TOKEN" not in (ROOT / ".github" / "workflows" / "runbook.yml").read_text()

@@ -27,6 +27,7 @@ from runbook.errors import PublishError
 log = logging.getLogger(__name__)
 
 ARTIFACT_NAME = "runbook-results"
+REPORT_ARTIFACT = "report.html"  # uploaded unzipped, so named after the file
 DEFAULT_AUTHORS = ("github-actions[bot]",)
 SHA = re.compile(r"^[0-9a-f]{40}$")
 
@@ -276,12 +277,13 @@ def upsert_comment(pull: Any, marker: str, body: str, authors: set[str]) -> tupl
     return "created", pull.create_issue_comment(body)
 
 
-def artifact_url(repo: Any, ctx: GitHubContext) -> str:
+def artifact_url(repo: Any, ctx: GitHubContext, name: str = ARTIFACT_NAME) -> str:
+    """The address of the run's artifact of that name; the run's artifacts list when it cannot be found."""
     if not ctx.run_id.isdigit():
         return ""
     try:
         for artifact in repo.get_workflow_run(int(ctx.run_id)).get_artifacts():
-            if artifact.name == ARTIFACT_NAME:
+            if artifact.name == name:
                 return f"{ctx.server_url}/{ctx.repository}/actions/runs/{ctx.run_id}/artifacts/{artifact.id}"
     except Exception as exc:  # a link is a convenience: never fail the publish for it
         log.info("could not look up the artifact: %s", exc)

@@ -174,6 +174,7 @@ class Pipeline:
         finally:
             for kernel in kernels.values():
                 kernel.stop()
+        self._write_html_report()
         if interrupted:
             record.update(finished=utc_now(), status=INTERRUPTED, verdict=None, exit_code=EXIT_INTERRUPTED)
             self.folder.write_run(record)
@@ -225,6 +226,16 @@ class Pipeline:
             where = f"; executed notebook: {output}" if output.exists() else ""
             self.announce(f"<== {label} FAILED in {result.wall_time_s:.1f}s: {result.error}{where}")
         return result
+
+    def _write_html_report(self) -> None:
+        """report/report.html: the one file to open; never fails the run."""
+        from runbook import htmlreport
+
+        try:
+            path = htmlreport.write(self.folder)
+            self.announce(f"    report: {path}")
+        except Exception as exc:
+            log.warning("could not write report.html: %s", exc)
 
     def _partial_results(self) -> bool:
         """An interrupted load test left the requests it recorded (load_test/profile.json marked interrupted)."""

@@ -115,7 +115,8 @@ def publish_run(config: RunConfig, folder: RunFolder, env: Mapping[str, str] = o
             )
         links = {"workflow run": ctx.run_url}
         if has_run:
-            links["executed notebooks, CSVs and HTML report (artifact)"] = githubapi.artifact_url(repo, ctx)
+            links["the whole report (report.html)"] = githubapi.artifact_url(repo, ctx, githubapi.REPORT_ARTIFACT)
+            links["run folder: notebooks, CSVs, diagnostics (artifact)"] = githubapi.artifact_url(repo, ctx)
         sha = ""
         if not has_run:
             body = no_results_body(ctx, githubapi.failed_steps(repo, ctx), links)
