@@ -6,12 +6,14 @@ mutant the tests do not notice "survived". This prints the killed share per modu
 timeouts as killed and leaving out the mutants listed in benchmarks/equivalent_mutants.txt
 (changes that cannot alter behaviour, each with its reason).
 
-    pip install mutmut==3.8.1
+    pip install -r requirements-dev.txt      # mutmut 3.8.1
     python benchmarks/mutation.py            # mutmut run, then the table
     python benchmarks/mutation.py --report   # the table from the last run only
-    mutmut show NAME                         # what a surviving mutant changed
+    cd .cache/mutation && mutmut show NAME   # what a surviving mutant changed
 
-Not in CI: it takes tens of minutes on 2 cores.
+mutmut names modules after their path and understands a src/ layout only, so it runs in a
+copy of the checkout (.cache/mutation) with lib/ renamed src/. Not in CI: it takes tens of
+minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / ".cache" / "mutation"
 EQUIVALENT = Path(__file__).with_name("equivalent_mutants.txt")
 KILLED = {"killed", "timeout"}
 
@@ -37,8 +40,25 @@ def equivalent() -> dict[str, str]:
     return found
 
 
+def prepare() -> None:
+    """A copy of the tracked files with lib/ as src/, where mutmut's module names match the imports."""
+    import shutil
+
+    shutil.rmtree(WORK, ignore_errors=True)
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        source = ROOT / name
+        if not source.is_file():
+            continue
+        target = WORK / ("src" + name[3:] if name.startswith("lib/") else name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+    config = WORK / "pyproject.toml"
+    config.write_text(config.read_text().replace('"lib/runbook/', '"src/runbook/').replace('source_paths = ["lib"]', 'source_paths = ["src"]'))
+
+
 def results() -> dict[str, str]:
-    done = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=WORK,
                           capture_output=True, text=True, timeout=600, check=True)
     statuses = {}
     for line in done.stdout.splitlines():
@@ -70,7 +90,8 @@ def main() -> int:
     parser.add_argument("--max-children", type=int, default=2)
     args = parser.parse_args()
     if not args.report:
-        subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)], cwd=ROOT,
+        prepare()
+        subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)], cwd=WORK,
                        check=False, timeout=4 * 3600)
     statuses = results()
     print(table(statuses))

@@ -15,9 +15,10 @@ from runbook.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 # The package beside these tests comes first: the checkout's own lib/ (what the editable install
-# points at anyway), or under mutation testing the mutated copy in mutants/lib/.
-if str(ROOT / "lib") not in sys.path[:1]:
-    sys.path.insert(0, str(ROOT / "lib"))
+# points at anyway), or under mutation testing (benchmarks/mutation.py) the mutated copy in src/.
+PACKAGE_DIR = ROOT / "lib" if (ROOT / "lib").is_dir() else ROOT / "src"
+if str(PACKAGE_DIR) not in sys.path[:1]:
+    sys.path.insert(0, str(PACKAGE_DIR))
 
 
 def free_port() -> int:
