@@ -74,12 +74,14 @@ def table(statuses: dict[str, str]) -> str:
     for name, status in statuses.items():
         module = name.rsplit(".", 1)[0]
         per_module[module]["equivalent" if name in skip else status] += 1
-    lines = ["| module | mutants | killed | survived | no tests | equivalent | killed share |", "|---|---|---|---|---|---|---|"]
+    lines = ["| module | mutants | run | killed | survived | no tests | equivalent | killed share |",
+             "|---|---|---|---|---|---|---|---|"]
     for module, counts in sorted(per_module.items()):
-        total = sum(counts.values()) - counts["equivalent"]
+        total = sum(counts.values())
+        tested = total - counts["equivalent"] - counts["not checked"]
         killed = sum(counts[s] for s in KILLED)
-        share = f"{killed / total:.0%}" if total else "–"
-        lines.append(f"| `{module}` | {total} | {killed} | {counts['survived']} | {counts['no tests']} | "
+        share = f"{killed / tested:.0%}" if tested else "not run"
+        lines.append(f"| `{module}` | {total} | {tested} | {killed} | {counts['survived']} | {counts['no tests']} | "
                      f"{counts['equivalent']} | {share} |")
     return "\n".join(lines)
 
@@ -88,11 +90,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--report", action="store_true", help="only print the table of the last run")
     parser.add_argument("--max-children", type=int, default=2)
+    parser.add_argument("--only", nargs="*", default=[], metavar="PATTERN",
+                        help="mutant name patterns (runbook.slo*): run only those, in the existing copy if there is one")
     args = parser.parse_args()
     if not args.report:
-        prepare()
-        subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)], cwd=WORK,
-                       check=False, timeout=4 * 3600)
+        if not (args.only and (WORK / "mutants").is_dir()):
+            prepare()
+        subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children), *args.only],
+                       cwd=WORK, check=False, timeout=4 * 3600)
     statuses = results()
     print(table(statuses))
     survivors = [n for n, s in statuses.items() if s not in KILLED and n not in equivalent()]

@@ -48,12 +48,10 @@ def _embed_images(markup: str, folder: Path) -> str:
     return re.sub(r'src="([^":/]+)"', replace, markup)
 
 
-def _notebook(path: Path) -> str:
+def _notebook(path: Path, exporter: object) -> str:
     import nbformat
-    from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name="basic")
-    body, _ = exporter.from_notebook_node(nbformat.read(path, as_version=4))
+    body, _ = exporter.from_notebook_node(nbformat.read(path, as_version=4))  # type: ignore[attr-defined]
     return body
 
 
@@ -73,10 +71,13 @@ def write(folder: RunFolder) -> Path:
         parts.append("</ul>")
     notebooks = sorted(folder.notebooks.glob("*.ipynb")) if folder.notebooks.is_dir() else []
     if notebooks:
+        from nbconvert import HTMLExporter
+
+        exporter = HTMLExporter(template_name="basic")  # one for all: loading its templates is the slow part
         parts.append("<h2>Executed notebooks</h2>")
     for path in notebooks:
         try:
-            rendered = _notebook(path)
+            rendered = _notebook(path, exporter)
         except Exception as exc:  # one unreadable notebook must not cost the others
             rendered = f"<p>could not render {html.escape(path.name)}: {html.escape(str(exc))}</p>"
         parts.append(f'<details class="nb"><summary>{html.escape(path.name)}</summary>{rendered}</details>')

@@ -131,6 +131,8 @@ class Pipeline:
         """Run the chosen stages; returns the exit code (0 passed, 1 failed)."""
         chosen = stages_to_run(self.config)
         cwd = str(project_root())
+        # report.html needs nbconvert, a second to import: do it while the stages run, not after them.
+        threading.Thread(target=_import_quietly, args=("nbconvert", "mistune"), name="preload", daemon=True).start()
         # The first kernel boots while the run folder, run.json and papermill's import get ready.
         kernels = {stage: StageKernel(stage, cwd) for stage in chosen[:KERNEL_LOOKAHEAD]}
         self.folder.create()
@@ -348,6 +350,16 @@ def _interruptible(work: Callable[[], None], kernel: StageKernel) -> None:
         raise
     if failure:
         raise failure[0]
+
+
+def _import_quietly(*modules: str) -> None:
+    import importlib
+
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # report.html says so itself when it is written
+            log.info("preloading %s failed: %s", module, exc)
 
 
 def _quiet_after_interrupt() -> None:
