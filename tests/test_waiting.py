@@ -70,3 +70,16 @@ def test_a_bug_in_a_probe_is_not_a_timeout():
         return value
 
     assert wait_for("x", probe, timeout=10, retry_on=(KeyError,), clock=clock, sleep=clock.sleep) == 7
+
+
+def test_the_default_interval_is_half_a_second():
+    clock = FakeClock()
+    calls = []
+
+    def probe():
+        calls.append(clock.now)
+        return False, "not yet", None
+
+    with pytest.raises(WaitTimeout):
+        wait_for("x", probe, timeout=1.5, clock=clock, sleep=clock.sleep)
+    assert calls == [0, 0.5, 1.0, 1.5]
