@@ -168,3 +168,15 @@ def test_a_value_without_its_comment_is_refused(tmp_path):
     values.write_text(values.read_text() + "\nextra:\n  undocumented: 1\n")
     with pytest.raises(ValueError, match="no `# --` comment for: extra.undocumented"):
         chartdocs.render(tmp_path)
+
+
+def test_the_baseline_release_renders_under_its_own_name_and_host(helm):
+    # What deploy passes for the base commit's chart: its own release name, and --set-string for the host.
+    out = helm_run(helm, "template", "foo-baseline", str(CHART), "--namespace", "runbook-baseline",
+                   "--values", str(ROOT / "k8s" / "deployment" / "foo" / "values.yaml"),
+                   "--set-string", "ingressRoute.host=foo.baseline.localhost").stdout
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(out) if d}
+    route = docs[("IngressRoute", "foo-baseline")]
+    assert route["spec"]["routes"][0]["match"] == "Host(`foo.baseline.localhost`)"
+    assert route["spec"]["routes"][0]["services"][0]["name"] == "foo-baseline"
+    assert ("Deployment", "foo-baseline") in docs and ("Service", "foo-baseline") in docs
