@@ -116,6 +116,34 @@ def test_a_bad_slo_file_names_the_key(tmp_path, text, name, reason):
     assert caught.value.name == name
 
 
+@pytest.mark.parametrize(("text", "name", "value", "message"), [
+    ("default: {max_p95_ms: fast}", "default.max_p95_ms", "fast", "default.max_p95_ms='fast': expected a number"),
+    ("default: {max_p95_ms: -1}", "default.max_p95_ms", -1, "default.max_p95_ms=-1: a limit may not be negative"),
+    ("default: {max_failure_ratio: 1.5}", "default.max_failure_ratio", 1.5,
+     "default.max_failure_ratio=1.5: a ratio is at most 1"),
+    ("default: [1, 2]", "default", [1, 2], "default=[1, 2]: expected a mapping of limits"),
+    ("default: {p95: 3}", "default.p95", 3,
+     "default.p95=3: unknown key; known: max_failure_ratio, max_p50_ms, max_p95_ms, max_p99_ms, "
+     "min_throughput_ratio, regression"),
+])
+def test_a_bad_slo_file_says_exactly_what_and_why(tmp_path, text, name, value, message):
+    path = tmp_path / "slo.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_slo(path)
+    assert (caught.value.name, caught.value.value, str(caught.value)) == (name, value, message)
+
+
+def test_limits_at_their_bounds_are_accepted_and_overrides_keep_the_rest(tmp_path):
+    path = tmp_path / "slo.yaml"
+    path.write_text("default: {max_failure_ratio: 1, min_throughput_ratio: 1, max_p99_ms: 400, max_p50_ms: 7}\n"
+                    "services: {foo: {max_p50_ms: 5}}\n")
+    slo = load_slo(path)
+    foo = slo.for_service("foo")
+    assert (foo.max_p50_ms, foo.max_p99_ms, foo.max_failure_ratio, foo.min_throughput_ratio) == (5, 400, 1, 1)
+    assert slo.for_service("bar").max_p50_ms == 7
+
+
 def test_checks_compare_measured_with_limits():
     slo = load_slo(ROOT / "load_test" / "slo.yaml")
     entry = {"requests": 1000, "failures": 1, "rps": 40.0, "p50_ms": 2.0, "p95_ms": 300.0, "p99_ms": 400.0}
@@ -124,3 +152,9 @@ def test_checks_compare_measured_with_limits():
     assert checks["p50"].held and not checks["p95"].held and checks["p99"].held
     assert checks["throughput ratio"].measured == 0.4 and not checks["throughput ratio"].held
     assert Check("foo", "p95", None, 10.0, "max").held is False  # nothing measured is not a pass
+    assert checks["p95"].unit == "ms" and checks["failure ratio"].unit == ""
+    # The throughput ratio to three places; without an expected rate there is nothing to measure it against.
+    exact = {c.name: c for c in check_service("foo", slo.default, {**entry, "rps": 1.0}, expected_rps=3.0)}
+    assert exact["throughput ratio"].measured == 0.333
+    unknown = {c.name: c for c in check_service("foo", slo.default, entry, expected_rps=None)}
+    assert unknown["throughput ratio"].measured is None and not unknown["throughput ratio"].held
