@@ -138,3 +138,19 @@ def test_locusts_csv_holds_the_final_numbers(tmp_path, ingress):
     table = (tmp_path / "load_test" / "locust-stdout.txt").read_text()
     aggregated = [line.replace("|", " ").split() for line in table.splitlines() if "Aggregated" in line]
     assert aggregated and all(str(run.requests) in row for row in aggregated[:1])
+
+
+def test_the_locustfiles_options_work_as_flags_and_are_checked(tmp_path, ingress):
+    log = tmp_path / "requests.csv"
+    base = [sys.executable, "-m", "locust", "-f", str(ROOT / "load_test" / "locustfile.py"), "--headless",
+            "-u", "2", "-r", "2", "-t", "2s", "--host", f"http://127.0.0.1:{ingress}", "--only-summary"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOAD_TEST_")}
+    done = subprocess.run([*base, "--request-log", str(log), "--wait-min", "0", "--wait-max", "0.05",
+                           "--services-json", '[{"name": "foo", "host": "foo.localhost", "expect": "foo"}]'],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(log.open()))
+    assert len(rows) > 20 and {r["service"] for r in rows} == {"foo"}  # the flags took effect
+    bad = subprocess.run([*base, "--wait-min", "2", "--wait-max", "1"], capture_output=True, text=True, timeout=60,
+                         cwd=tmp_path, env=env)
+    assert "--wait-min 2.0 / --wait-max 1.0: need 0 <= min <= max" in bad.stderr + bad.stdout
