@@ -213,19 +213,24 @@ def run_load_test(
     finally:
         process.stop()  # an interrupt, a timeout: Locust never outlives the stage
     wall = time.monotonic() - clock
+
+    def record(run_time_s: int, exit_code: int, **extra: Any) -> LoadTestRun:
+        """profile.json: what the report needs of this run."""
+        requests, failures = _count(request_log)
+        run = LoadTestRun(
+            users=config.users, spawn_rate=config.spawn_rate, run_time_s=run_time_s,
+            wait_min_s=config.wait_min, wait_max_s=config.wait_max, request_timeout_s=config.request_timeout,
+            endpoint=f"http://{host}:{port}", services=[{"name": s.name, "host": s.host, "expect": s.expect} for s in services],
+            locustfile=str(locustfile.relative_to(project_root())), started=started, finished=utc_now(),
+            wall_time_s=round(wall, 3), locust_exit_code=exit_code, requests=requests, failures=failures, **extra,
+        )
+        write_json(out / PROFILE, asdict(run))
+        return run
+
     if interrupted:
         # Keep what was recorded, marked as interrupted, for a report of the partial numbers; then stop.
         if request_log.is_file() and _count(request_log)[0]:
-            requests, failures = _count(request_log)
-            partial = LoadTestRun(
-                users=config.users, spawn_rate=config.spawn_rate, run_time_s=max(1, math.ceil(wall)),
-                wait_min_s=config.wait_min, wait_max_s=config.wait_max, request_timeout_s=config.request_timeout,
-                endpoint=f"http://{host}:{port}", services=[{"name": s.name, "host": s.host, "expect": s.expect} for s in services],
-                locustfile=str(locustfile.relative_to(project_root())), started=started, finished=utc_now(),
-                wall_time_s=round(wall, 3), locust_exit_code=process.poll() or 0, requests=requests, failures=failures,
-                interrupted=True,
-            )
-            write_json(out / PROFILE, asdict(partial))
+            record(max(1, math.ceil(wall)), process.poll() or 0, interrupted=True)
         raise KeyboardInterrupt
     exceptions = read_exceptions(out / f"{CSV_PREFIX}_exceptions.csv")
     if exceptions:
@@ -235,30 +240,13 @@ def run_load_test(
         raise LoadTestError(f"locust exited with code {returncode}:\n{tail(process.output())}")
     if not request_log.is_file():
         raise LoadTestError(f"locust wrote no request log; see {out / 'locust.log'}")
-    requests, failures = _count(request_log)
-    if requests == 0:
+    if _count(request_log)[0] == 0:
         raise LoadTestError("locust sent no requests; see " + str(out / "locust.log"))
-    run = LoadTestRun(
-        users=config.users,
-        spawn_rate=config.spawn_rate,
-        run_time_s=config.run_time,
-        wait_min_s=config.wait_min,
-        wait_max_s=config.wait_max,
-        request_timeout_s=config.request_timeout,
-        endpoint=f"http://{host}:{port}",
-        services=[{"name": s.name, "host": s.host, "expect": s.expect} for s in services],
-        locustfile=str(locustfile.relative_to(project_root())),
-        started=started,
-        finished=utc_now(),
-        wall_time_s=round(wall, 3),
-        locust_exit_code=returncode,
-        requests=requests,
-        failures=failures,
+    return record(
+        config.run_time, returncode,
         schedule=schedule(config) if compare else None,
         baseline_services=[{"name": s.name, "host": s.host, "expect": s.expect} for s in baseline] if baseline else None,
     )
-    write_json(out / PROFILE, asdict(run))
-    return run
 
 
 def _wait_showing_progress(
