@@ -14,11 +14,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from runbook import commands, progress
+from runbook import baseline, commands, progress
 from runbook.config import RunConfig, project_root
-from runbook.errors import CommandError
+from runbook.errors import CommandError, WaitTimeout
 from runbook.rundir import RunFolder, utc_now, write_json
-from runbook.errors import WaitTimeout
 from runbook.services import Reply, Service, answers, get
 from runbook.targets import Outcome, Target, make_target, resolve_target
 from runbook.waiting import wait_for
@@ -58,8 +57,6 @@ def _diagnosed(target: Target) -> Iterator[None]:
 
 
 def provision(config: RunConfig) -> Outcome:
-    from runbook import baseline
-
     target = target_for(config)
     with _diagnosed(target):
         prepared = baseline.prepare(config, target.folder)
@@ -97,8 +94,6 @@ class Verification:
 def verify(config: RunConfig) -> Verification:
     """One request per service through the ingress endpoint, retried until it answers right."""
     target = target_for(config)
-    from runbook import baseline
-
     with _diagnosed(target), target.endpoint() as (host, port):
         rows = [_verify_route(host, port, service, config) for service in target.services]
         try:
@@ -133,7 +128,6 @@ def load_test(config: RunConfig) -> LoadTestRun:
 
 
 def report(config: RunConfig) -> Report:
-    from runbook import baseline
     from runbook.report import build_report
     from runbook.slo import load_slo
 
