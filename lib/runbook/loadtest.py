@@ -24,6 +24,7 @@ from runbook.config import RunConfig, format_duration, project_root
 from runbook.progress import LoadTestProgress
 from runbook.errors import LoadTestError, TargetNotReady, TargetUnreachable, WaitTimeout, tail
 from runbook.rundir import utc_now, write_json
+from runbook.sampler import Processes, Sampler, Sampling
 from runbook.services import Service, answers, get
 from runbook.waiting import wait_for
 
@@ -34,6 +35,7 @@ PROGRESS_S = 3.0  # between progress lines while Locust runs
 CSV_PREFIX = "locust"
 REQUEST_LOG = "requests.csv"
 PROFILE = "profile.json"
+SERVER = "server"  # the sampler's folder under load_test/
 
 
 @dataclass(frozen=True)
@@ -183,15 +185,19 @@ def preflight(host: str, port: int, services: list[Service], timeout: float, bud
 def run_load_test(
     config: RunConfig, services: list[Service], out: Path, host: str, port: int,
     baseline: list[Service] | None = None, preflight_budget: float = PREFLIGHT_S,
-    say: Callable[[str], None] = log.info,
+    say: Callable[[str], None] = log.info, sampling: Sampling | None = None,
 ) -> LoadTestRun:
     """Run the profile against host:port; write CSVs, HTML report, request log and profile.json to out.
 
     With baseline services, the run alternates between the two sides in rounds (schedule()).
+    The sampler reads the target's server side (sampling) and Locust's own process into out/server/.
     """
+    import shutil
+
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob(f"{CSV_PREFIX}*"):
         old.unlink()
+    shutil.rmtree(out / SERVER, ignore_errors=True)
     preflight(host, port, [*services, *(baseline or [])], timeout=config.request_timeout, budget=preflight_budget)
     request_log = out / REQUEST_LOG
     locustfile = locustfile_path()
@@ -204,7 +210,13 @@ def run_load_test(
     stdout = out / "locust-stdout.txt"
     stdout.unlink(missing_ok=True)
     watch = LoadTestProgress(request_log, total, config.users, config.spawn_rate)
-    process = commands.start(argv, log_path=stdout, env=env, cwd=out)
+    sampler, processes = _sampler(out / SERVER, sampling or Sampling())
+    try:
+        process = commands.start(argv, log_path=stdout, env=env, cwd=out)
+    except BaseException:
+        sampler.stop()
+        raise
+    processes.watch("locust", process.pid)
     interrupted = False
     try:
         returncode = _wait_showing_progress(process, total + 120, watch, say)
@@ -212,6 +224,7 @@ def run_load_test(
         interrupted = True
     finally:
         process.stop()  # an interrupt, a timeout: Locust never outlives the stage
+        sampler.stop()
     wall = time.monotonic() - clock
 
     def record(run_time_s: int, exit_code: int, **extra: Any) -> LoadTestRun:
@@ -247,6 +260,17 @@ def run_load_test(
         schedule=schedule(config) if compare else None,
         baseline_services=[{"name": s.name, "host": s.host, "expect": s.expect} for s in baseline] if baseline else None,
     )
+
+
+def _sampler(folder: Path, sampling: Sampling) -> tuple[Sampler, Processes]:
+    """The server-side sampler, started (its first reading taken), and its processes (Locust joins once started)."""
+    processes = Processes()
+    for role, pid in sampling.processes.items():
+        processes.watch(role, pid)
+    sampler = Sampler([processes, *sampling.sources], folder)
+    sampler.write_meta({"labels": sampling.labels, "workloads": sampling.workloads, "notes": sampling.notes, "processes": ["locust", *sampling.processes]})
+    sampler.start()
+    return sampler, processes
 
 
 def _wait_showing_progress(

@@ -5,6 +5,11 @@ It answers like the cluster does: `Host: foo.localhost` gets foo's text,
 stage as its own process (so it outlives the stage's kernel), stopped by teardown.
 
     python -m runbook.local_ingress --listen 127.0.0.1:8080 --route foo.localhost=foo
+
+Like Traefik, it counts every routed request in Prometheus metrics of Traefik's names
+and labels (prometheus_client), served on METRICS_PATH, so that the load test's
+server-side sampler reads the same numbers here as on a cluster. A service is labelled
+`<host>@local`, or what --label gives.
 """
 
 from __future__ import annotations
@@ -18,7 +23,13 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+
+from runbook.promtext import BUCKETS_S, DURATION, REQUESTS
+
 HEALTH_PATH = "/__runbook/health"
+METRICS_PATH = "/__runbook/metrics"
+_LABELS = ("code", "method", "protocol", "service")
 EXIT_PORT_IN_USE = 3
 EXIT_CANNOT_LISTEN = 4  # any other bind error (no such address, no permission)
 
@@ -28,6 +39,15 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 1024
     routes: dict[str, bytes] = {}
     delays: dict[str, float] = {}  # host -> seconds added before the answer (--inject-delay)
+    labels: dict[str, str] = {}  # host -> the service label in the metrics
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.registry = CollectorRegistry()  # each server counts its own requests only
+        self.requests = Counter(REQUESTS.removesuffix("_total"), "Requests per service, as Traefik counts them",
+                                _LABELS, registry=self.registry)
+        self.duration = Histogram(DURATION, "Time from request to complete answer, per service", _LABELS,
+                                  buckets=BUCKETS_S, registry=self.registry)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -41,22 +61,29 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == HEALTH_PATH:
             self._reply(200, b"ok\n")
             return
+        if self.path == METRICS_PATH:
+            self._reply(200, generate_latest(self.server.registry), "text/plain; version=0.0.4; charset=utf-8")
+            return
+        started = time.perf_counter()
         host = (self.headers.get("Host") or "").split(":")[0].lower()
         body = self.server.routes.get(host)
         if body is None:
-            self._reply(404, b"404 page not found\n")
+            self._reply(404, b"404 page not found\n")  # no route, no service: Traefik counts it under none either
             return
         delay = self.server.delays.get(host)
         if delay:
             time.sleep(delay)
         self._reply(200, body)
+        labels = ("200", self.command, "http", self.server.labels.get(host) or f"{host}@local")
+        self.server.requests.labels(*labels).inc()
+        self.server.duration.labels(*labels).observe(time.perf_counter() - started)
 
     def do_HEAD(self) -> None:  # noqa: N802
         self.do_GET()
 
-    def _reply(self, status: int, body: bytes) -> None:
+    def _reply(self, status: int, body: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
         self.send_response_only(status)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Date", self.date_time_string())
         self._headers_buffer.append(b"\r\n")
@@ -74,6 +101,13 @@ def parse_route(text: str) -> tuple[str, bytes]:
     if not sep or not host or not reply:
         raise argparse.ArgumentTypeError(f"route {text!r} must be HOST=TEXT")
     return host.lower(), (reply + "\n").encode()
+
+
+def parse_label(text: str) -> tuple[str, str]:
+    host, sep, label = text.partition("=")
+    if not sep or not host or not label:
+        raise argparse.ArgumentTypeError(f"label {text!r} must be HOST=SERVICE-LABEL")
+    return host.lower(), label
 
 
 def parse_delay(text: str) -> tuple[str, float]:
@@ -102,7 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--route", type=parse_route, action="append", default=[])
     parser.add_argument("--delay", type=parse_delay, action="append", default=[],
                         help="HOST=MS: answer that host MS milliseconds later (the comparison's sensitivity check)")
+    parser.add_argument("--label", type=parse_label, action="append", default=[],
+                        help="HOST=NAME: the service label of that host's requests in the metrics (default HOST@local)")
     args = parser.parse_args(argv)
+    disable_created_metrics()  # Traefik exports no *_created series
     try:
         server = _Server(args.listen, _Handler)
     except OSError as exc:
@@ -111,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_PORT_IN_USE if exc.errno == errno.EADDRINUSE else EXIT_CANNOT_LISTEN
     server.routes = dict(args.route)
     server.delays = dict(args.delay)
+    server.labels = dict(args.label)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from runbook import charts, compare
+from runbook import charts, compare, servercharts, serverside
 from runbook.config import project_root
 from runbook.slo import DEFAULT_FILE, SLO, check_service, load_slo
 from runbook.markdown import inert
@@ -51,8 +51,11 @@ def build_report(
         f"{profile['run_time_s']}s, wait {profile['wait_min_s']:g}-{profile['wait_max_s']:g}s"
     )
     paths = charts.draw_all(results, out, subtitle)
-    result = result_document(results, target, target_description, commit, slo, baseline)
-    summary = render_summary(result, lambda key: paths[key].name)
+    server = serverside.analyse(load_test_dir / "server", results)
+    if server is not None:
+        paths.update(servercharts.draw_all(server, results, out, subtitle))
+    result = result_document(results, target, target_description, commit, slo, baseline, server)
+    summary = render_summary(result, lambda key: paths[key].name, server_charts=[k for k in servercharts.CHARTS if k in paths])
     write_json(out / RESULT, result)
     (out / SUMMARY).write_text(summary)
     # For a CI job summary, where images by relative path do not render: the charts as Mermaid.
@@ -79,7 +82,7 @@ def expected_requests(profile: dict[str, Any], mean_latency_s: float, services: 
 
 def result_document(
     results: LoadTestResults, target: str, target_description: str, commit: str, slo: SLO,
-    baseline: dict[str, Any] | None = None,
+    baseline: dict[str, Any] | None = None, server: serverside.ServerSide | None = None,
 ) -> ResultDocument:
     """result.json, in the shape resultdoc defines (and parses back)."""
     profile = results.profile
@@ -116,6 +119,7 @@ def result_document(
         "services": services,
         "slo": {"file": slo.path, "held": held, "checks": [c.as_dict() for c in checks]},
         "comparison": comparison,
+        "server": server.as_dict() if server is not None else None,
     }
 
 
@@ -222,8 +226,12 @@ def render_summary(
     *,
     mermaid: list[str] | None = None,
     heading: str = "###",
+    server_charts: list[str] | None = None,
 ) -> str:
-    """The summary in Markdown; image(chart key) gives each chart's address (None: no images)."""
+    """The summary in Markdown; image(chart key) gives each chart's address (None: no images).
+
+    server_charts: the server side's charts to show too (the comment links the report for them).
+    """
     c = result["config"]
     passed = result["status"] == "passed"
     comparison = result.get("comparison")
@@ -261,6 +269,8 @@ def render_summary(
     if result["target"] != "local":
         lines += ["", "Locust runs on the same machine as the cluster and shares its CPUs: compare these numbers "
                   "between runs of this runbook, not with production."]
+    if result.get("server"):
+        lines += ["", render_server(result["server"])]
     failed = {name: s for name, s in result["services"].items() if s["failures"]}
     if failed:
         lines += ["", "#### Failures", "", "| service | count | error |", "|---|---|---|"]
@@ -280,5 +290,62 @@ def render_summary(
         ]
         if comparison and comparison.get("available"):
             lines.append(f"![p95 per round]({image('rounds')})")
+        titles = {"server_latency": "Client-side against server-side p95", "resources": "CPU and memory per pod and process",
+                  "replicas": "Replicas over time"}
+        lines += [f"![{titles[key]}]({image(key)})" for key in server_charts or []]
     lines.append("")
     return "\n".join(lines)
+
+
+def _mib(value: float | None) -> str:
+    return "–" if value is None else f"{value / 2**20:,.1f} MiB"
+
+
+def _share(peak: float | None, limit: float | None, unit: Callable[[float], str]) -> str:
+    if peak is None:
+        return "–"
+    return f"{unit(peak)} of {unit(limit)} ({peak / limit:.0%})" if limit else f"{unit(peak)} (no limit)"
+
+
+def render_server(server: dict[str, Any]) -> str:
+    """Per service: Traefik's count and percentiles beside Locust's, peak resources and replicas; then the generator."""
+    lines = ["#### Server side", "",
+             "| service | Traefik counted | Locust sent | gap | Traefik p50 | Traefik p95 | Locust p50 | Locust p95 | peak CPU | peak memory | replicas |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = [(name, s) for name, s in server["services"].items()] + [(f"{name} (baseline)", s) for name, s in server["baseline_services"].items()]
+    for name, s in rows:
+        gap = "–" if s["gap"] is None else f"{s['gap']:+.1%}"
+        flag = {True: " ✅", False: " ⚠️", None: " (incomplete)" if s["gap"] is not None else ""}[s["reconciled"]]
+        replicas = s["replicas"]
+        lines.append(" | ".join([
+            f"| `{name}`", _fmt(s["traefik_requests"]), _fmt(s["locust_requests"]), gap + flag,
+            _quantile(s["p50"]), _quantile(s["p95"]), _measured(s["client_p50_ms"], "ms"), _measured(s["client_p95_ms"], "ms"),
+            _share(s["peak_cpu_cores"], s["cpu_limit_cores"], lambda v: f"{v:.2f} cores"),
+            _share(s["peak_memory_bytes"], s["memory_limit_bytes"], lambda v: _mib(v)),
+            f"{replicas['start']} → {replicas['peak']} → {replicas['end']}" if replicas else "–",
+        ]) + " |")
+    lines += ["", "Traefik's percentiles come from its latency histogram: the value is interpolated within the bucket shown "
+              "in brackets. Locust's p95 minus Traefik's is time spent outside Traefik and the pods. Replicas: ready at the "
+              "start → peak → end. A gap beyond 1% between the counts means requests lost or retried on the way."]
+    if any(s["cpu_of"] != "pods" for _, s in rows):
+        lines.append(f"CPU and memory: {rows[0][1]['cpu_of']}.")
+    locust = server["processes"].get("locust")
+    if server["generator_saturated"]:
+        lines += ["", f"⚠️ **The load generator was saturated**: Locust used at least 90% of a CPU core in "
+                  f"{locust['saturated_share']:.0%} of the samples, so these numbers are bounded by the generator, not the services."]
+    elif locust and locust["peak_cpu_percent"] is not None:
+        lines += ["", f"Load generator (Locust): peak {locust['peak_cpu_percent']:.0f}% of a CPU core, mean {locust['mean_cpu_percent']:.0f}%."]
+    missing = [f"{source} {n['missing']} of {n['taken']} ({inert(n['first_error'] or '', 160)})"
+               for source, n in server["samples"].items() if n["missing"]]
+    if missing:
+        lines += ["", "Samples missing (gaps in the charts, never filled in): " + "; ".join(missing) + "."]
+    if server["notes"]:
+        lines += ["", *[f"- {inert(note, 300)}" for note in server["notes"]]]
+    return "\n".join(lines)
+
+
+def _quantile(q: dict[str, Any]) -> str:
+    if q["ms"] is None:
+        return "–"
+    low, high = q["bucket_ms"]
+    return f"{q['ms']:,.2f} ms ({low:g}–{'∞' if high is None else f'{high:g}'})"

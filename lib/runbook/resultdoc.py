@@ -72,6 +72,17 @@ class ComparisonSection(TypedDict, total=False):
     baseline_services: dict[str, ServiceNumbers]
 
 
+class ServerSection(TypedDict):
+    """What Traefik, the pods and the processes saw (serverside.ServerSide.as_dict)."""
+
+    services: dict[str, dict[str, Any]]
+    baseline_services: dict[str, dict[str, Any]]
+    processes: dict[str, dict[str, Any]]
+    generator_saturated: bool
+    samples: dict[str, dict[str, Any]]
+    notes: list[str]
+
+
 class ResultDocument(TypedDict, total=False):
     status: str
     interrupted: bool
@@ -84,6 +95,7 @@ class ResultDocument(TypedDict, total=False):
     services: dict[str, ServiceNumbers]
     slo: SloSection
     comparison: ComparisonSection | None
+    server: ServerSection | None
 
 
 
@@ -140,6 +152,7 @@ def parse(raw: Any) -> ResultDocument:
         "services": services,
         "slo": slo,
         "comparison": comparison,
+        "server": _server_section(raw.get("server")),
     }
 
 
@@ -227,3 +240,56 @@ def _comparison_section(raw: Any) -> dict[str, Any] | None:
     }
 
 
+_SERVER_NUMBERS = ("traefik_requests", "locust_requests", "gap", "client_p50_ms", "client_p95_ms", "peak_cpu_cores",
+                   "cpu_limit_cores", "peak_memory_bytes", "memory_limit_bytes")
+_PROCESS_NUMBERS = ("peak_cpu_percent", "mean_cpu_percent", "peak_rss_bytes", "saturated_share", "samples")
+_SOURCES = ("processes", "traefik", "pods", "workloads")
+
+
+def _server_section(raw: Any) -> ServerSection | None:
+    """The server side, every number re-read; the reconciliation and the saturation flag recomputed from them."""
+    from runbook.serverside import GAP_TOLERANCE, SATURATED_SHARE
+
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise InvalidResult("result.json: server is not an object")
+
+    def service(name: Any, s: Any, where: str) -> dict[str, Any]:
+        if not _SERVICE.match(str(name)) or not isinstance(s, dict):
+            raise InvalidResult(f"result.json: bad {where} entry {name!r}")
+        entry: dict[str, Any] = {k: _number(s.get(k), f"{where}.{name}.{k}", allow_none=True) for k in _SERVER_NUMBERS}
+        for q in ("p50", "p95"):
+            value = s.get(q) if isinstance(s.get(q), dict) else {}
+            bucket = value.get("bucket_ms") if isinstance(value.get("bucket_ms"), list) and len(value["bucket_ms"]) == 2 else None
+            entry[q] = {"ms": _number(value.get("ms"), f"{where}.{name}.{q}", allow_none=True),
+                        "bucket_ms": [_number(b, f"{where}.{name}.{q}.bucket_ms", allow_none=True) for b in bucket] if bucket else None}
+        entry["complete"] = s.get("complete") is True
+        entry["reconciled"] = None if entry["gap"] is None or not entry["complete"] else abs(entry["gap"]) <= GAP_TOLERANCE
+        entry["cpu_of"] = str(s.get("cpu_of", "pods"))[:80]
+        replicas = s.get("replicas") if isinstance(s.get("replicas"), dict) else {}
+        entry["replicas"] = {k: int(_number(replicas.get(k), f"{where}.{name}.replicas") or 0) for k in ("start", "peak", "end")} if replicas else {}
+        return entry
+
+    processes = {}
+    for role, p in list((raw.get("processes") or {}).items())[:5]:
+        if role not in ("locust", "stand-in") or not isinstance(p, dict):
+            raise InvalidResult(f"result.json: unknown process {role!r}")
+        processes[role] = {k: _number(p.get(k), f"server.processes.{role}.{k}", allow_none=True) for k in _PROCESS_NUMBERS}
+    samples = {}
+    for source, n in (raw.get("samples") or {}).items():
+        if source not in _SOURCES or not isinstance(n, dict):
+            raise InvalidResult(f"result.json: unknown sample source {source!r}")
+        samples[source] = {"taken": int(_number(n.get("taken"), f"server.samples.{source}.taken") or 0),
+                           "missing": int(_number(n.get("missing"), f"server.samples.{source}.missing") or 0),
+                           "first_error": None if n.get("first_error") is None else str(n["first_error"])[:300]}
+    share = (processes.get("locust") or {}).get("saturated_share")
+    return {
+        "services": {name: service(name, s, "server.services") for name, s in (raw.get("services") or {}).items()},
+        "baseline_services": {name: service(name, s, "server.baseline_services")
+                              for name, s in (raw.get("baseline_services") or {}).items()},
+        "processes": processes,
+        "generator_saturated": share is not None and share >= SATURATED_SHARE,
+        "samples": samples,
+        "notes": [str(note)[:300] for note in (raw.get("notes") or [])[:10]],
+    }

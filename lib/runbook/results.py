@@ -79,6 +79,7 @@ class LoadTestResults:
     baseline: dict[str, ServiceStats] = field(default_factory=dict)  # the baseline's rounds, by service
     #: (service, side, round) -> (latency ms, ok) of every request, for the comparison
     rounds: dict[tuple[str, str, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    t0: float = 0.0  # the epoch second the charts' "seconds since start" count from
 
     @property
     def passed_requests(self) -> bool:
@@ -124,7 +125,7 @@ def load_results(load_test_dir: Path) -> LoadTestResults:
         for stats in [*services.values(), *baseline.values()]:
             stats.rps = stats.requests / active
     rounds = {key: (np.array([r[0] for r in rows]), np.array([r[1] for r in rows], dtype=bool)) for key, rows in by_round.items()}
-    return LoadTestResults(profile, services, users_t - t0, users, bucket, baseline, rounds)
+    return LoadTestResults(profile, services, users_t - t0, users, bucket, baseline, rounds, t0)
 
 
 def _service(name: str, rows: list[tuple[float, float, bool, str]], t0: float, t_end: float, bucket: float) -> ServiceStats:

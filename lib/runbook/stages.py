@@ -18,6 +18,7 @@ from runbook import baseline, commands, progress
 from runbook.config import RunConfig, project_root
 from runbook.errors import CommandError, WaitTimeout
 from runbook.rundir import RunFolder, utc_now, write_json
+from runbook.sampler import Sampling
 from runbook.services import Reply, Service, answers, get
 from runbook.targets import Outcome, Target, make_target, resolve_target
 from runbook.waiting import wait_for
@@ -124,7 +125,16 @@ def load_test(config: RunConfig) -> LoadTestRun:
     target = target_for(config)
     with _diagnosed(target), target.endpoint() as (host, port):
         return run_load_test(config, target.services, target.folder.load_test, host, port, baseline=target.baseline_services,
-                             say=lambda line: progress.say(target.folder.path, line))
+                             say=lambda line: progress.say(target.folder.path, line), sampling=_sampling(target))
+
+
+def _sampling(target: Target) -> Sampling:
+    """The target's server-side sources; when it cannot offer them, the run goes on and the report says why."""
+    try:
+        return target.sampling()
+    except Exception as exc:
+        log.warning("no server-side samples: %s", exc)
+        return Sampling(notes=[f"no server-side samples: {exc}"])
 
 
 def report(config: RunConfig) -> Report:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from runbook.config import RunConfig
 from runbook.rundir import RunFolder
+from runbook.sampler import Sampling
 from runbook.services import Service
 
 
@@ -85,6 +86,10 @@ class Target(abc.ABC):
     def endpoint(self) -> Iterator[tuple[str, int]]:
         """The ingress endpoint (host, port) for the duration of the block; fails the block if it dies."""
         yield self.config.ingress_host, self.config.ingress_port
+
+    def sampling(self) -> Sampling:
+        """What the load test's sampler reads on this target: Traefik's counters, pods, processes."""
+        return Sampling(notes=[f"the {self.name} target offers no server-side measurements"])
 
     def teardown(self) -> Outcome:
         """Take down what the run started, unless --keep-cluster."""

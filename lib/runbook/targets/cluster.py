@@ -23,6 +23,7 @@ from runbook.errors import CommandError, ConfigError, OutOfOrder, RunbookError, 
 from runbook.kube import Kube, Runner, Starter
 from runbook.kubewait import wait_nodes_ready, wait_rollout
 from runbook.rundir import RunFolder, read_json, utc_now, write_json
+from runbook.sampler import Sampling
 from runbook.services import Service, get
 from runbook.targets.base import Outcome, Target
 from runbook.targets.local import ensure_port_free
@@ -230,6 +231,14 @@ class ClusterTarget(Target):
 
     def collect_diagnostics(self) -> list[str]:
         return self.kube.diagnostics(self.folder.diagnostics, self.namespaces())
+
+    def sampling(self) -> Sampling:
+        """Traefik's metrics, the kubelets' pod summaries and the workloads, all through the API server."""
+        from runbook.kubesample import cluster_sampling
+
+        releases = [(self.app_namespace, s.name, s, "candidate") for s in self.services]
+        releases += [(self.baseline_namespace, s.name + baseline.RELEASE_SUFFIX, s, "baseline") for s in self.baseline_services]
+        return cluster_sampling(self.kube.api_client(), self.traefik_namespace, self.namespaces(), releases)
 
     def uninstall_releases(self) -> list[str]:
         releases = [(s.name, self.app_namespace) for s in self.services]

@@ -18,8 +18,9 @@ from runbook import commands
 from runbook import services as svc
 from runbook.config import environment_without_secrets
 from runbook.errors import GiveUp, PortInUse, StartFailed, WaitTimeout
-from runbook.local_ingress import EXIT_PORT_IN_USE, HEALTH_PATH
+from runbook.local_ingress import EXIT_PORT_IN_USE, HEALTH_PATH, METRICS_PATH
 from runbook.rundir import read_json, utc_now, write_json
+from runbook.sampler import PrometheusEndpoint, Sampling
 from runbook.targets.base import Outcome, Target
 from runbook.waiting import wait_for
 
@@ -100,6 +101,19 @@ class LocalTarget(Target):
             "deploy", False,
             "the local target serves each service's text from its values file; there is no Helm release",
             [f"{s.name}: host {s.host}, text {s.expect!r} from {s.values_file}" for s in self.services],
+        )
+
+    def sampling(self) -> Sampling:
+        """The stand-in's Traefik-shaped metrics and its process; it has no pods, replicas or limits."""
+        host, port = self.config.ingress_host, self.config.ingress_port
+        state = self._running_state()
+        labels = {f"{s.host}@local": {"service": s.name, "side": "candidate"} for s in self.services}
+        labels.update({f"{s.host}@local": {"service": s.name, "side": "baseline"} for s in self.baseline_services})
+        return Sampling(
+            sources=[PrometheusEndpoint(f"http://{host}:{port}{METRICS_PATH}")],
+            processes={"stand-in": int(state["pid"])} if state else {},
+            labels=labels,
+            notes=["the local stand-in is one process: no pods, replicas, limits or autoscaler to measure"],
         )
 
     def kept(self) -> str:

@@ -1,0 +1,190 @@
+"""The server side of a load test, sampled while Locust runs: what the target itself saw.
+
+A Sampler reads each of its sources once before the load starts, every INTERVAL_S while
+it runs (in a thread of the stage's kernel, never in gevent) and once after it stopped.
+Every reading is a line of load_test/server/samples.jsonl; what a source answered verbatim
+(Traefik's metrics text, the kubelet's summary) is kept beside it under server/<source>/, for a
+reviewer to open. A reading that fails is a line with "ok": false and the error: it is
+missing, never invented, and it never fails the run by itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import traceback
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from runbook import promtext
+
+log = logging.getLogger(__name__)
+
+SAMPLES = "samples.jsonl"
+META = "meta.json"
+INTERVAL_S = 2.0
+READ_TIMEOUT_S = 5.0  # one answer; a slower one is a missing sample, and the next tick comes on time
+
+
+@dataclass
+class Reading:
+    """What one source gave: parsed values for the report, and raw answers (file name -> bytes) to keep."""
+
+    values: dict[str, Any]
+    raw: dict[str, bytes] = field(default_factory=dict)
+
+
+class Source(Protocol):
+    name: str
+
+    def read(self) -> Reading: ...
+
+
+@dataclass
+class Sampling:
+    """What a target offers the sampler: its sources, processes on this machine, and how to read its labels."""
+
+    sources: list[Source] = field(default_factory=list)
+    processes: dict[str, int] = field(default_factory=dict)  # role -> pid (the local stand-in)
+    #: Traefik's service label -> {"service": name, "side": candidate or baseline}
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: "<namespace>/<deployment>" -> {"service": name, "side": ...}: whose pods and replicas are whose
+    workloads: dict[str, dict[str, str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what this target cannot measure, said in the report
+
+
+class SampleFailed(Exception):
+    """A source could not be read this time: the sample is missing."""
+
+
+class Sampler:
+    """Reads every source before, during (every interval seconds) and after the load test."""
+
+    def __init__(self, sources: list[Source], out: Path, interval: float = INTERVAL_S, clock: Callable[[], float] = time.time) -> None:
+        self.sources = sources
+        self.out = out
+        self.interval = interval
+        self.clock = clock
+        self.seq = 0
+        self._stop = threading.Event()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def write_meta(self, meta: dict[str, Any]) -> None:
+        """What the report needs to read the samples: the service labels and who is who."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / META).write_text(json.dumps({"interval_s": self.interval, **meta}, indent=2) + "\n")
+
+    def take(self, moment: str) -> None:
+        """One reading of every source, each written as a line of samples.jsonl."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        seq, self.seq = self.seq, self.seq + 1
+        for source in self.sources:
+            at, clock = self.clock(), time.monotonic()
+            line: dict[str, Any] = {"seq": seq, "moment": moment, "time": round(at, 3), "source": source.name}
+            try:
+                reading = source.read()
+                line.update(ok=True, error=None, values=reading.values)
+            except Exception as exc:  # a failed reading is a missing sample, whatever the cause
+                reading = None
+                line.update(ok=False, error=_describe(exc), values=None)
+                log.debug("sample %s of %s failed: %s", seq, source.name, traceback.format_exc())
+            line["took_s"] = round(time.monotonic() - clock, 3)
+            if reading is not None and reading.raw:
+                folder = self.out / source.name
+                folder.mkdir(exist_ok=True)
+                for name, data in reading.raw.items():
+                    (folder / f"{seq:04d}-{name}").write_bytes(data)
+                line["files"] = [f"{source.name}/{seq:04d}-{name}" for name in reading.raw]
+            with (self.out / SAMPLES).open("a") as handle:
+                handle.write(json.dumps(line) + "\n")
+
+    def start(self) -> None:
+        """The reading before the load, then one every interval in a thread until stop()."""
+        self.take("before")
+        self._thread = threading.Thread(target=self._loop, name="server-sampler", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        try:
+            start = time.monotonic()
+            tick = 1
+            while not self._stop.wait(max(0.0, start + tick * self.interval - time.monotonic())):
+                self.take("during")
+                # A slow reading skips the ticks it overran instead of bunching up behind it.
+                tick = max(tick + 1, int((time.monotonic() - start) / self.interval) + 1)
+        finally:
+            self._stopped.set()
+
+    def stop(self) -> None:
+        """Stop the thread (waiting on an event, not join: an interrupted join loses the thread) and read once more."""
+        self._stop.set()
+        if self._thread is not None:
+            self._stopped.wait(READ_TIMEOUT_S * (len(self.sources) + 1))
+        self.take("after")
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
+
+
+class PrometheusEndpoint:
+    """Traefik-shaped metrics over plain HTTP (the local stand-in's METRICS_PATH)."""
+
+    def __init__(self, url: str, name: str = "traefik", timeout: float = READ_TIMEOUT_S) -> None:
+        self.url, self.name, self.timeout = url, name, timeout
+
+    def read(self) -> Reading:
+        with urllib.request.urlopen(self.url, timeout=self.timeout) as answer:  # noqa: S310 (a loopback URL the target gave)
+            data = answer.read()
+        return Reading({"services": {k: v.as_dict() for k, v in promtext.parse([data.decode()]).items()}}, {"metrics.prom": data})
+
+
+class Processes:
+    """CPU (percent of one core, since the last reading) and resident memory of processes on this machine."""
+
+    name = "processes"
+
+    def __init__(self) -> None:
+        self._watched: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def watch(self, role: str, pid: int) -> None:
+        import psutil
+
+        try:
+            process = psutil.Process(pid)
+            process.cpu_percent(None)  # the first call only starts the measurement
+        except psutil.Error as exc:
+            log.warning("cannot watch %s (pid %s): %s", role, pid, exc)
+            return
+        with self._lock:
+            self._watched[role] = process
+
+    def read(self) -> Reading:
+        import psutil
+
+        values: dict[str, Any] = {}
+        with self._lock:
+            watched = dict(self._watched)
+        if not watched:
+            raise SampleFailed("no process to watch yet")
+        for role, process in watched.items():
+            try:
+                with process.oneshot():
+                    if process.status() == psutil.STATUS_ZOMBIE:
+                        raise psutil.NoSuchProcess(process.pid)
+                    values[role] = {"pid": process.pid, "cpu_percent": process.cpu_percent(None),
+                                    "rss_bytes": process.memory_info().rss}
+            except psutil.Error as exc:
+                values[role] = None  # gone: missing from here on, not zero
+                values.setdefault("errors", {})[role] = _describe(exc)
+        if all(values.get(role) is None for role in watched):
+            raise SampleFailed("; ".join(f"{r}: {e}" for r, e in values.get("errors", {}).items()))
+        return Reading({**values, "cpu_count": psutil.cpu_count() or 1})

@@ -1,0 +1,110 @@
+"""The server side's charts: Traefik's latency beside Locust's, CPU and memory with limits, replicas.
+
+Missing samples are gaps in the lines and grey bands on the time axis, never joined over.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from runbook.charts import _DPI, _SIZE, _colors
+from runbook.results import LoadTestResults
+from runbook.serverside import ServerSide
+
+CHARTS = {
+    "server_latency": "server-latency.png",
+    "resources": "resources.png",
+    "replicas": "replicas.png",  # on a cluster only: the stand-in has no replicas
+}
+_MIB = 2**20
+
+
+def draw_all(server: ServerSide, results: LoadTestResults, out: Path, subtitle: str) -> dict[str, Path]:
+    drawn = [("server_latency", server_latency), ("resources", resources)]
+    if server.replicas:
+        drawn.append(("replicas", replicas))
+    paths = {}
+    for key, draw in drawn:
+        path = out / CHARTS[key]
+        draw(server, results, subtitle).savefig(path, dpi=_DPI)
+        paths[key] = path
+    return paths
+
+
+def _missing_bands(axes: object, server: ServerSide, results: LoadTestResults, source: str) -> None:
+    half = server.interval_s / 2
+    for i, t in enumerate(server.missing_at.get(source, [])):
+        axes.axvspan(t - half, t + half, color="grey", alpha=0.2, lw=0, label="sample missing" if i == 0 else None)  # type: ignore[attr-defined]
+
+
+def server_latency(server: ServerSide, results: LoadTestResults, subtitle: str) -> Figure:
+    """p95 per service: Locust's (solid, what the client saw) and Traefik's (dashed, inside the cluster)."""
+    figure = Figure(figsize=_SIZE, layout="constrained")
+    axes = figure.add_subplot()
+    colors = _colors(results)
+    for name, stats in results.services.items():
+        if stats.series is not None:
+            axes.plot(stats.series.t, stats.series.p95, color=colors[name], label=f"{name} p95, Locust")
+        side = server.services.get((name, "candidate"))
+        if side is not None and side.p95_series is not None and side.p95_series.t.size:
+            axes.plot(side.p95_series.t, side.p95_series.values, color=colors[name], linestyle="--", marker=".",
+                      label=f"{name} p95, Traefik")
+    _missing_bands(axes, server, results, "traefik")
+    axes.set_xlabel("seconds since start")
+    axes.set_ylabel("p95 response time (ms)")
+    axes.set_ylim(bottom=0)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8, ncols=2)
+    axes.set_title(f"Client-side against server-side p95 (the gap: time outside Traefik and the pods)\n{subtitle}", fontsize=10)
+    return figure
+
+
+def resources(server: ServerSide, results: LoadTestResults, subtitle: str) -> Figure:
+    """CPU (cores) and memory (MiB) over time of every pod, the stand-in and Locust, with the pods' limits."""
+    figure = Figure(figsize=(_SIZE[0], _SIZE[1] * 1.4), layout="constrained")
+    cpu_axes, memory_axes = figure.subplots(2, 1, sharex=True)
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+    rows = [(pod, p["t"], p["cpu"], p["memory"], p["cpu_limit"], p["memory_limit"]) for pod, p in server.pods.items()]
+    rows += [(f"{role} (process)", p.t, p.cpu_percent / 100, p.rss_bytes, None, None) for role, p in server.processes.items()]
+    for i, (label, t, cpu, memory, cpu_limit, memory_limit) in enumerate(rows):
+        color = palette[i % len(palette)]
+        cpu_axes.plot(t, cpu, color=color, marker=".", label=label)
+        memory_axes.plot(t, memory / _MIB, color=color, marker=".", label=label)
+        if cpu_limit:
+            cpu_axes.axhline(cpu_limit, color=color, linestyle=":", linewidth=1)
+        if memory_limit:
+            memory_axes.axhline(memory_limit / _MIB, color=color, linestyle=":", linewidth=1)
+    for axes in (cpu_axes, memory_axes):
+        _missing_bands(axes, server, results, "pods" if server.pods else "processes")
+        axes.set_ylim(bottom=0)
+        axes.grid(alpha=0.3)
+    cpu_axes.set_ylabel("CPU (cores)")
+    memory_axes.set_ylabel("memory (MiB)")
+    memory_axes.set_xlabel("seconds since start (dotted: the pod's limit)")
+    cpu_axes.legend(fontsize=7, ncols=2)
+    cpu_axes.set_title(f"CPU and memory per pod and process\n{subtitle}", fontsize=10)
+    return figure
+
+
+def replicas(server: ServerSide, results: LoadTestResults, subtitle: str) -> Figure:
+    """Ready replicas per Deployment (solid) and what its autoscaler wanted (dashed)."""
+    figure = Figure(figsize=_SIZE, layout="constrained")
+    axes = figure.add_subplot()
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+    for i, (name, series) in enumerate(sorted(server.replicas.items())):
+        color = palette[i % len(palette)]
+        axes.step(series["ready"].t, series["ready"].values, where="post", color=color, label=f"{name} ready")
+        if np.isfinite(series["desired"].values).any():
+            axes.step(series["desired"].t, series["desired"].values, where="post", color=color, linestyle="--",
+                      label=f"{name} desired")
+    _missing_bands(axes, server, results, "workloads")
+    axes.set_xlabel("seconds since start")
+    axes.set_ylabel("replicas")
+    axes.set_ylim(bottom=0)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8, ncols=2)
+    axes.set_title(f"Replicas over time (dashed: the autoscaler's desired count)\n{subtitle}", fontsize=10)
+    return figure
