@@ -136,7 +136,7 @@ def test_ingress_installs_the_pinned_chart_and_waits_until_traefik_serves(tmp_pa
     recorder = Recorder()
     target = kind_target(tmp_path, recorder, port=ingress, helm_major=helm_major)
     outcome = target.install_ingress()
-    ((argv, timeout),) = recorder.calls
+    ((argv, timeout), (metrics_argv, metrics_timeout)) = recorder.calls
     assert argv == [HELM, "upgrade", "--install", "traefik", "traefik", "--namespace", "traefik", "--create-namespace",
                     "--values", str(ROOT / "k8s" / "traefik" / "values.yaml"),
                     "--repo", "https://traefik.github.io/charts", "--version", "41.3.0",
@@ -147,6 +147,32 @@ def test_ingress_installs_the_pinned_chart_and_waits_until_traefik_serves(tmp_pa
     # flag uninstalls a failed first install with the evidence of why it failed.
     assert not {"--atomic", "--rollback-on-failure"} & set(argv)
     assert "serving" in outcome.summary and "HTTP 404" in outcome.details[1]
+    # Then metrics-server, pinned, with the flag kind's self-signed kubelet certificates need.
+    assert metrics_argv == [HELM, "upgrade", "--install", "metrics-server", "metrics-server", "--namespace", "kube-system",
+                            "--create-namespace", "--values", str(ROOT / "k8s" / "metrics-server" / "values.yaml"),
+                            "--repo", "https://kubernetes-sigs.github.io/metrics-server/", "--version", "3.13.1",
+                            wait, "--timeout", "180s",
+                            "--kubeconfig", str(tmp_path / "run" / "target" / "kubeconfig"), "--kube-context", "kind-runbook"]
+    assert metrics_timeout > 180
+    assert yaml.safe_load((ROOT / "k8s" / "metrics-server" / "values.yaml").read_text()) == {"args": ["--kubelet-insecure-tls"]}
+    assert "metrics-server chart 3.13.1 installed in kube-system (the autoscaler can act)" in outcome.details
+
+
+def test_no_metrics_server_installs_only_traefik_and_says_so(tmp_path, ingress):
+    recorder = Recorder()
+    outcome = kind_target(tmp_path, recorder, port=ingress, metrics_server=False).install_ingress()
+    assert [argv[3] for argv, _ in recorder.calls] == ["traefik"]
+    assert "--no-metrics-server: metrics-server not installed, so the autoscaler cannot act" in outcome.details
+
+
+def test_a_metrics_server_that_fails_is_said_not_fatal(tmp_path, ingress):
+    failure = CommandError([HELM, "upgrade", "--install", "metrics-server"], 1, "Error: context deadline exceeded")
+    recorder = Recorder().on(HELM, "upgrade", "--install", "metrics-server", result=failure)
+    outcome = kind_target(tmp_path, recorder, port=ingress).install_ingress()
+    note = [d for d in outcome.details if d.startswith("metrics-server")]
+    assert note == ["metrics-server chart 3.13.1 did not become ready, so the autoscaler cannot act: "
+                    "Error: context deadline exceeded"]
+    assert json.loads((tmp_path / "run" / "target" / "cluster.json").read_text())["metrics_api"] == note[0]
 
 
 def test_deploy_installs_each_service_then_confirms_rollouts_and_runs_helm_test(tmp_path, fake_api):
@@ -309,8 +335,11 @@ def test_kubeconfig_target_confines_traefik_to_the_run_namespace(tmp_path, monke
     target = kubeconfig_target(tmp_path, recorder, ingress_port=port)
     starter, started = stand_in_forward(port)
     target.kube.starter = starter
-    target.install_ingress()
-    (argv, _), = recorder.calls
+    outcome = target.install_ingress()
+    (argv, _), (check, _) = recorder.calls  # nothing cluster-wide: Traefik in the run's namespace, then a look
+    assert check == [KUBECTL, "get", "apiservice", "v1beta1.metrics.k8s.io", "--ignore-not-found", "-o", "name"]
+    assert any("has no metrics API (v1beta1.metrics.k8s.io, e.g. metrics-server): the autoscaler cannot act" in d
+               for d in outcome.details)
     values = [argv[i + 1] for i, word in enumerate(argv) if word == "--values"]
     assert [Path(v).name for v in values] == ["values.yaml", "values-port-forward.yaml", "values-kubeconfig.yaml"]
     assert argv[argv.index("--set") + 1] == "providers.kubernetesCRD.namespaces={runbook-run-42}"

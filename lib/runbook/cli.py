@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--keep-cluster", action="store_true",
                         help="leave the target (cluster or local processes) up after the run; a later "
                         "'--stages teardown' with the same --output-dir takes it down")
+    target.add_argument("--no-metrics-server", action="store_true",
+                        help="kind: do not install metrics-server (the echo chart's autoscaler then never acts)")
     target.add_argument("--cluster-name", default=defaults.cluster_name, help="kind cluster name (default: %(default)s)")
     target.add_argument("--context", default=defaults.context, help="kubeconfig context for --target kubeconfig (default: current)")
     target.add_argument("--namespace", default=defaults.namespace, help="namespace for --target kubeconfig (default: one per run, removed at teardown)")
@@ -101,7 +103,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         target=args.target, users=args.users, spawn_rate=args.spawn_rate, run_time=args.run_time,
         wait_min=args.wait_min, wait_max=args.wait_max, request_timeout=args.request_timeout,
         ingress_port=args.ingress_port, ingress_mode=args.ingress_mode, services=args.services,
-        stages=args.stages, keep_cluster=args.keep_cluster, cluster_name=args.cluster_name,
+        stages=args.stages, keep_cluster=args.keep_cluster, metrics_server=not args.no_metrics_server,
+        cluster_name=args.cluster_name,
         context=args.context, namespace=args.namespace, pr=args.pr, require_publish=args.require_publish,
         assets_branch=args.assets_branch, slo=args.slo, baseline=args.baseline,
         require_baseline=args.require_baseline, rounds=args.rounds, inject_delay=args.inject_delay,

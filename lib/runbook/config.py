@@ -226,6 +226,7 @@ class RunConfig:
     services: tuple[str, ...] = ("foo", "bar")
     stages: tuple[str, ...] = STAGES
     keep_cluster: bool = False
+    metrics_server: bool = True  # kind: install metrics-server so the autoscaler can act
     cluster_name: str = "runbook"
     context: str = ""
     namespace: str = ""
@@ -276,6 +277,7 @@ class RunConfig:
             services=services,
             stages=_stages(raw["stages"]),
             keep_cluster=_bool("keep_cluster", raw["keep_cluster"]),
+            metrics_server=_bool("metrics_server", raw["metrics_server"]),
             cluster_name=_dns_name("cluster_name", raw["cluster_name"]),
             context=context,
             namespace=namespace,

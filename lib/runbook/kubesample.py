@@ -165,7 +165,7 @@ def traefik_service_label(namespace: str, release: str, values_file: str) -> str
 
 
 def cluster_sampling(api_client: Any, traefik_namespace: str, namespaces: list[str],
-                     releases: list[tuple[str, str, Service, str]]) -> Sampling:
+                     releases: list[tuple[str, str, Service, str]], notes: list[str] | None = None) -> Sampling:
     """The sampler's plan on a cluster; releases are (namespace, release, service, side)."""
     get = KubeGet(api_client)
     labels = {traefik_service_label(ns, release, s.values_file): {"service": s.name, "side": side}
@@ -173,5 +173,5 @@ def cluster_sampling(api_client: Any, traefik_namespace: str, namespaces: list[s
     workloads = {f"{ns}/{release}": {"service": s.name, "side": side} for ns, release, s, side in releases}
     return Sampling(
         sources=[TraefikMetrics(get, traefik_namespace), KubeletSummary(get, namespaces), Workloads(get, namespaces)],
-        labels=labels, workloads=workloads,
+        labels=labels, workloads=workloads, notes=list(notes or []),
     )

@@ -8,6 +8,7 @@ either through the kind port mapping (nodeport) or kubectl port-forward.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
@@ -25,6 +26,7 @@ from runbook.kubewait import wait_nodes_ready, wait_rollout
 from runbook.rundir import RunFolder, read_json, utc_now, write_json
 from runbook.sampler import Sampling
 from runbook.services import Service, get
+from runbook.targets.addons import METRICS_SERVER_TIMEOUT_S, install_metrics_server, metrics_api_note, traefik_release
 from runbook.targets.base import Outcome, Target
 from runbook.targets.local import ensure_port_free
 from runbook.tools import Toolbox, check_tools
@@ -39,15 +41,6 @@ ROLLOUT_TIMEOUT_S = 180
 SERVING_TIMEOUT_S = 120
 NODES_TIMEOUT_S = 300
 PROBE_HOST = "runbook-probe.invalid"  # routed nowhere: Traefik answers 404 once it serves
-
-
-def traefik_release(root: Path | None = None) -> dict[str, str]:
-    path = (root or project_root()) / "k8s" / "traefik" / "release.yaml"
-    release = yaml.safe_load(path.read_text())
-    for key in ("name", "namespace", "repo", "chart", "version"):
-        if not release.get(key):
-            raise ConfigError(key, release.get(key), f"{path} must set it")
-    return {key: str(value) for key, value in release.items()}
 
 
 def traefik_node_port(root: Path | None = None) -> int:
@@ -128,6 +121,10 @@ class ClusterTarget(Target):
     def traefik_extra_args(self) -> list[str]:
         return []
 
+    def metrics_api(self) -> str:
+        """What the autoscaler gets to read: each target says (and kind installs metrics-server)."""
+        return metrics_api_note(self.kube)
+
     def serving_hint(self) -> str:
         if self.uses_port_forward():
             return "The port-forward is up, so look at the Traefik pod's logs and events in diagnostics/."
@@ -149,12 +146,15 @@ class ClusterTarget(Target):
                 seen = self.wait_serving(host, port)
             except WaitTimeout as exc:
                 raise TargetUnreachable(f"{exc}. {self.serving_hint()}") from None
+        metrics = self.metrics_api()
+        self.save_state(metrics_api=metrics)
         return Outcome(
             "ingress", True,
             f"Traefik chart {release['version']} installed in namespace {self.traefik_namespace} and serving",
             [f"values: {', '.join(str(p.relative_to(self.root)) for p in self.traefik_values())}",
              f"probe through {host}:{port} with Host {PROBE_HOST}: {seen}",
-             f"access mode: {'kubectl port-forward' if self.uses_port_forward() else 'NodePort via the kind port mapping'}"],
+             f"access mode: {'kubectl port-forward' if self.uses_port_forward() else 'NodePort via the kind port mapping'}",
+             metrics],
         )
 
     def wait_serving(self, host: str, port: int) -> str:
@@ -238,7 +238,8 @@ class ClusterTarget(Target):
 
         releases = [(self.app_namespace, s.name, s, "candidate") for s in self.services]
         releases += [(self.baseline_namespace, s.name + baseline.RELEASE_SUFFIX, s, "baseline") for s in self.baseline_services]
-        return cluster_sampling(self.kube.api_client(), self.traefik_namespace, self.namespaces(), releases)
+        return cluster_sampling(self.kube.api_client(), self.traefik_namespace, self.namespaces(), releases,
+                                notes=[self.state().get("metrics_api") or "the ingress stage recorded nothing about a metrics API"])
 
     def uninstall_releases(self) -> list[str]:
         releases = [(s.name, self.app_namespace) for s in self.services]
@@ -261,6 +262,12 @@ class KindTarget(ClusterTarget):
 
     def kube_context(self) -> str:
         return f"kind-{self.config.cluster_name}"
+
+    def metrics_api(self) -> str:
+        if not self.config.metrics_server:
+            return "--no-metrics-server: metrics-server not installed, so the autoscaler cannot act"
+        self.say(f"ingress: helm installs metrics-server and waits for it (up to {METRICS_SERVER_TIMEOUT_S} s)")
+        return install_metrics_server(self.kube, self.root)
 
     def kind(self, *args: str, timeout: float = 60) -> commands.Result:
         return self.kube.runner([self.tools.path("kind"), *args], timeout=timeout)
@@ -387,8 +394,6 @@ class KubeconfigTarget(ClusterTarget):
 
 
 def _server_version(version_json: str) -> str:
-    import json
-
     try:
         return "Kubernetes " + json.loads(version_json)["serverVersion"]["gitVersion"]
     except (ValueError, KeyError):
