@@ -63,6 +63,25 @@ def test_a_full_local_run(tmp_path, port):
     assert 'href="../load_test/requests.csv"' in page
     for service in ("foo", "bar"):
         assert result["services"][service]["requests"] > 0 and result["services"][service]["failures"] == 0
+    # The server side: the stand-in counted what Locust sent (within 1%), its percentiles, CPU and memory,
+    # and the generator's CPU; the raw samples are in the run folder.
+    server = result["server"]
+    for service in ("foo", "bar"):
+        side = server["services"][service]
+        assert side["locust_requests"] == result["services"][service]["requests"]
+        assert side["complete"] and abs(side["traefik_requests"] - side["locust_requests"]) <= 0.01 * side["locust_requests"]
+        assert side["reconciled"] is True
+        assert 0 < side["p50"]["ms"] <= side["p95"]["ms"] and side["p95"]["bucket_ms"][0] <= side["p95"]["ms"] <= side["p95"]["bucket_ms"][1]
+        assert side["peak_cpu_cores"] > 0 and side["peak_memory_bytes"] > 10 * 2**20
+    assert server["processes"]["locust"]["peak_cpu_percent"] > 0 and server["processes"]["locust"]["samples"] >= 1
+    assert server["processes"]["stand-in"]["peak_rss_bytes"] > 10 * 2**20
+    assert server["samples"]["traefik"]["missing"] == server["samples"]["processes"]["missing"] == 0
+    assert server["samples"]["traefik"]["taken"] >= 3
+    samples = [json.loads(line) for line in (run / "load_test" / "server" / "samples.jsonl").read_text().splitlines()]
+    assert {s["moment"] for s in samples} == {"before", "during", "after"}
+    assert "traefik_service_requests_total{" in (run / "load_test" / "server" / "traefik" / "0000-metrics.prom").read_text()
+    assert {"server-latency.png", "resources.png"} <= {chart.name for chart in charts}
+    assert "#### Server side" in summary and "![CPU and memory per pod and process](resources.png)" in summary
 
     record = json.loads((run / "run.json").read_text())
     assert record["status"] == "passed" and record["exit_code"] == 0 and record["verdict"] == "passed"

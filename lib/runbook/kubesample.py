@@ -37,7 +37,14 @@ class KubeGet:
     """GET a path of the API server with the run's kubeconfig; SampleFailed unless it answers 200 in time."""
 
     def __init__(self, api_client: Any, timeout: float = READ_TIMEOUT_S) -> None:
-        self.api, self.timeout = api_client, timeout
+        import copy
+
+        from kubernetes.client import ApiClient
+
+        # Its own client without urllib3's three retries: a slow answer must cost one timeout, not four.
+        configuration = copy.copy(api_client.configuration)
+        configuration.retries = False
+        self.api, self.timeout = ApiClient(configuration), timeout
 
     def raw(self, path: str) -> bytes:
         method, url, headers, body, post = self.api.param_serialize(
@@ -65,7 +72,7 @@ class TraefikMetrics:
         self.get, self.namespace = get, namespace
 
     def read(self) -> Reading:
-        selector = urllib.parse.quote(TRAEFIK_SELECTOR)
+        selector = urllib.parse.quote(TRAEFIK_SELECTOR, safe="")
         pods = _running(self.get.json(f"/api/v1/namespaces/{self.namespace}/pods?labelSelector={selector}"))
         if not pods:
             raise SampleFailed(f"no running Traefik pod in namespace {self.namespace}")

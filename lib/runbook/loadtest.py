@@ -224,6 +224,7 @@ def run_load_test(
         interrupted = True
     finally:
         process.stop()  # an interrupt, a timeout: Locust never outlives the stage
+        processes.forget("locust")  # it ended as planned: the reading after the load has no Locust in it
         sampler.stop()
     wall = time.monotonic() - clock
 

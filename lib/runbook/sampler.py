@@ -167,14 +167,17 @@ class Processes:
         with self._lock:
             self._watched[role] = process
 
+    def forget(self, role: str) -> None:
+        """A process that ended as planned (Locust at the end of its run): not missing from then on, just done."""
+        with self._lock:
+            self._watched.pop(role, None)
+
     def read(self) -> Reading:
         import psutil
 
         values: dict[str, Any] = {}
         with self._lock:
             watched = dict(self._watched)
-        if not watched:
-            raise SampleFailed("no process to watch yet")
         for role, process in watched.items():
             try:
                 with process.oneshot():
@@ -185,6 +188,6 @@ class Processes:
             except psutil.Error as exc:
                 values[role] = None  # gone: missing from here on, not zero
                 values.setdefault("errors", {})[role] = _describe(exc)
-        if all(values.get(role) is None for role in watched):
+        if watched and all(values.get(role) is None for role in watched):
             raise SampleFailed("; ".join(f"{r}: {e}" for r, e in values.get("errors", {}).items()))
         return Reading({**values, "cpu_count": psutil.cpu_count() or 1})

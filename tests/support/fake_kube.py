@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -47,8 +48,43 @@ def deployment(name: str, namespace: str, *, generation: int = 1, observed: int 
             "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "echo", "image": "x"}]}},
         },
         "status": {"observedGeneration": observed, "replicas": total, "updatedReplicas": updated,
-                   "availableReplicas": available, "conditions": conditions},
+                   "availableReplicas": available, "readyReplicas": available, "conditions": conditions},
     }
+
+
+def _query(query: str) -> dict[str, str]:
+    from urllib.parse import parse_qs
+
+    return {key: values[0] for key, values in parse_qs(query).items()}
+
+
+def pod(name: str, namespace: str, labels: dict[str, str] | None = None, phase: str = "Running",
+        limits: dict[str, str] | None = None) -> dict[str, Any]:
+    """A Pod as the API server lists it, with one container and its limits."""
+    return {"metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
+            "spec": {"containers": [{"name": "main", "resources": {"limits": limits or {}}}]},
+            "status": {"phase": phase}}
+
+
+def kubelet_summary(node_name: str, pods: dict[tuple[str, str], tuple[int, int]]) -> dict[str, Any]:
+    """The kubelet's /stats/summary: per pod (namespace, name) -> (usageNanoCores, workingSetBytes)."""
+    return {"node": {"nodeName": node_name},
+            "pods": [{"podRef": {"name": name, "namespace": ns, "uid": f"uid-{name}"},
+                      "cpu": {"time": "2026-11-28T00:00:00Z", "usageNanoCores": cpu, "usageCoreNanoSeconds": cpu * 10},
+                      "memory": {"time": "2026-11-28T00:00:00Z", "workingSetBytes": memory, "usageBytes": memory + 4096}}
+                     for (ns, name), (cpu, memory) in pods.items()]}
+
+
+def autoscaler(name: str, namespace: str, current: int, desired: int, cpu_percent: int | None) -> dict[str, Any]:
+    """An autoscaling/v2 HPA for the Deployment of the same name."""
+    metrics = [] if cpu_percent is None else [
+        {"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": cpu_percent, "averageValue": "41m"}}}]
+    return {"metadata": {"name": name, "namespace": namespace},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                     "minReplicas": 2, "maxReplicas": 5},
+            "status": {"currentReplicas": current, "desiredReplicas": desired, "currentMetrics": metrics,
+                       "conditions": [{"type": "ScalingActive", "status": "True" if metrics else "False",
+                                       "reason": "ValidMetricFound" if metrics else "FailedGetResourceMetric"}]}}
 
 
 class FakeKube:
@@ -58,6 +94,12 @@ class FakeKube:
         self.requests: list[str] = []
         self.node_states: list[list[dict[str, Any]]] = [[]]
         self.deployments: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        # What the sampler reads (no scripted answer: 404, as for a path the API server does not know):
+        self.pods: dict[str, list[dict[str, Any]]] = {}  # namespace -> pods
+        self.pod_metrics: dict[tuple[str, str], str | Callable[[], str]] = {}  # (namespace, pod) -> metrics text
+        self.node_summaries: dict[str, dict[str, Any]] = {}  # node -> the kubelet's /stats/summary
+        self.autoscalers: dict[str, list[dict[str, Any]]] = {}  # namespace -> HPAs
+        self.slow: dict[str, float] = {}  # path regex -> seconds to wait before answering
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -88,7 +130,10 @@ class FakeKube:
 
     def answer(self, path: str) -> tuple[int, Any]:
         self.requests.append(path)
-        path = path.split("?")[0]
+        path, _, query = path.partition("?")
+        for pattern, seconds in self.slow.items():
+            if re.fullmatch(pattern, path):
+                time.sleep(seconds)
         if path == "/version":
             return 200, {"major": "1", "minor": "35", "gitVersion": "v1.35.8", "platform": "linux/amd64"}
         if path == "/api":
@@ -100,6 +145,26 @@ class FakeKube:
         match = re.fullmatch(r"/apis/apps/v1/namespaces/([^/]+)/deployments/([^/]+)(/status)?", path)
         if match and (match[1], match[2]) in self.deployments:
             return 200, self._next(self.deployments[(match[1], match[2])])
+        match = re.fullmatch(r"/apis/apps/v1/namespaces/([^/]+)/deployments", path)
+        if match:
+            items = [states[-1] for (ns, _), states in self.deployments.items() if ns == match[1]]
+            return 200, {"kind": "DeploymentList", "apiVersion": "apps/v1", "items": items}
+        match = re.fullmatch(r"/apis/autoscaling/v2/namespaces/([^/]+)/horizontalpodautoscalers", path)
+        if match:
+            return 200, {"kind": "HorizontalPodAutoscalerList", "items": self.autoscalers.get(match[1], [])}
+        match = re.fullmatch(r"/api/v1/namespaces/([^/]+)/pods", path)
+        if match:
+            selector = dict(part.split("=", 1) for part in _query(query).get("labelSelector", "").split(",") if "=" in part)
+            items = [pod for pod in self.pods.get(match[1], [])
+                     if all(pod["metadata"].get("labels", {}).get(k) == v for k, v in selector.items())]
+            return 200, {"kind": "PodList", "apiVersion": "v1", "items": items}
+        match = re.fullmatch(r"/api/v1/namespaces/([^/]+)/pods/([^/:]+):9100/proxy/metrics", path)
+        if match and (match[1], match[2]) in self.pod_metrics:
+            text = self.pod_metrics[(match[1], match[2])]
+            return 200, text() if callable(text) else text
+        match = re.fullmatch(r"/api/v1/nodes/([^/]+)/proxy/stats/summary", path)
+        if match and match[1] in self.node_summaries:
+            return 200, self.node_summaries[match[1]]
         return 404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404,
                      "message": f"{path} not found"}
 
@@ -109,9 +174,10 @@ class FakeKube:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
                 status, body = fake.answer(self.path)
-                data = json.dumps(body).encode()
+                text = isinstance(body, str)  # a proxied metrics page, as the pod wrote it
+                data = body.encode() if text else json.dumps(body).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", "text/plain; version=0.0.4" if text else "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
