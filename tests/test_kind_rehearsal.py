@@ -7,11 +7,12 @@ it does not, and cannot, show that a real cluster behaves. That happens in GitHu
 """
 
 import json
+import urllib.request
 
 import pytest
 
 from conftest import run_cli
-from support.fake_kube import FakeKube, deployment, node
+from support.fake_kube import FakeKube, deployment, kubelet_summary, node, pod
 from support.fake_tools import calls, environment, install_fake_tools
 
 
@@ -22,6 +23,15 @@ def rehearsal(tmp_path, port):
         for name in ("foo", "bar"):
             fake.deployments[("runbook", name)] = [deployment(name, "runbook")]
             fake.deployments[("runbook-baseline", f"{name}-baseline")] = [deployment(f"{name}-baseline", "runbook-baseline")]
+        # The sampler's view: "Traefik" is the stand-in on the ingress port, read through the pod proxy.
+        fake.pods["traefik"] = [pod("traefik-7c9d8-k2x4p", "traefik", {"app.kubernetes.io/name": "traefik"})]
+        fake.pod_metrics[("traefik", "traefik-7c9d8-k2x4p")] = (
+            lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/__runbook/metrics", timeout=2).read().decode())
+        fake.pods["runbook"] = [pod(f"{name}-5f6d7-{i}", "runbook", limits={"cpu": "500m", "memory": "64Mi"})
+                                for name in ("foo", "bar") for i in (1, 2)]
+        fake.node_summaries["runbook-worker"] = kubelet_summary(
+            "runbook-worker", {("runbook", p["metadata"]["name"]): (120_000_000, 9 * 2**20) for p in fake.pods["runbook"]})
+        fake.node_summaries["runbook-control-plane"] = kubelet_summary("runbook-control-plane", {})
         state = tmp_path / "state"
         bin_dir = install_fake_tools(tmp_path / "bin", state)
         yield state, environment(bin_dir, state, fake.url, port), port
@@ -41,7 +51,8 @@ def test_the_kind_path_runs_every_stage_in_order(tmp_path, rehearsal):
     assert "get clusters" in kind and any(c.startswith("create cluster --name runbook --config") for c in kind)
     assert kind[-1] == "delete cluster --name runbook"
     helm = [c for c in commands_of(state, "helm") if not c.startswith("version")]
-    assert [c.split()[2] for c in helm if c.startswith("upgrade")] == ["traefik", "foo", "bar"]
+    assert [c.split()[2] for c in helm if c.startswith("upgrade")] == ["traefik", "metrics-server", "foo", "bar"]
+    assert (state / "metrics-server").read_text() == "3.13.1"
     assert [c.split()[1] for c in helm if c.startswith("test")] == ["foo", "bar"]
     upgrades = [c.split() for c in helm if c.startswith("upgrade")]
     assert all("--wait=legacy" in c and "--rollback-on-failure" not in c and "--atomic" not in c for c in upgrades)
@@ -50,6 +61,17 @@ def test_the_kind_path_runs_every_stage_in_order(tmp_path, rehearsal):
     result = json.loads((run / "report" / "result.json").read_text())
     assert result["target"] == "kind" and result["status"] == "passed"
     assert result["services"]["foo"]["requests"] > 0 and result["services"]["bar"]["failures"] == 0
+    # The sampler read "Traefik" through the pod proxy and the kubelets through the node proxy.
+    server = result["server"]
+    for name in ("foo", "bar"):
+        side = server["services"][name]
+        assert side["reconciled"] is True and side["traefik_requests"] == side["locust_requests"] == result["services"][name]["requests"]
+        assert side["peak_cpu_cores"] == 0.12 and side["cpu_limit_cores"] == 0.5 and side["memory_limit_bytes"] == 64 * 2**20
+        assert side["replicas"] == {"start": 2, "peak": 2, "end": 2}
+    assert all(n["missing"] == 0 for n in server["samples"].values()) and set(server["samples"]) == {"processes", "traefik", "pods", "workloads"}
+    assert any("metrics-server chart 3.13.1 installed" in note for note in server["notes"])
+    assert (run / "report" / "replicas.png").stat().st_size > 10_000
+    assert list((run / "load_test" / "server" / "pods").glob("*-runbook-worker.json"))
     assert not (run / "target" / "kubeconfig").exists()  # removed with the cluster
     assert not (state / "cluster").exists()
 
@@ -95,13 +117,18 @@ def test_the_kind_path_with_a_baseline_deploys_and_compares_both_sides(tmp_path,
                    "--baseline", "HEAD", "--rounds", "2", "--ingress-port", str(port), "--output-dir", str(run), env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     upgrades = [c.split() for c in commands_of(state, "helm") if c.startswith("upgrade")]
-    assert [c[2] for c in upgrades] == ["traefik", "foo", "bar", "foo-baseline", "bar-baseline"]
-    base = upgrades[3]
+    assert [c[2] for c in upgrades] == ["traefik", "metrics-server", "foo", "bar", "foo-baseline", "bar-baseline"]
+    base = upgrades[4]
     assert base[3] == str(run / "baseline" / "k8s" / "charts" / "echo")
     assert base[base.index("--namespace") + 1] == "runbook-baseline"
     assert "ingressRoute.host=foo.baseline.localhost" in base
     result = json.loads((run / "report" / "result.json").read_text())
     assert result["comparison"]["available"] and set(result["comparison"]["services"]) == {"foo", "bar"}
+    # The baseline's side is counted by "Traefik" under its own service label, like the candidate's.
+    for side in ("services", "baseline_services"):
+        for name in ("foo", "bar"):
+            entry = result["server"][side][name]
+            assert entry["reconciled"] is True and entry["traefik_requests"] == entry["locust_requests"] > 0, (side, name)
     assert commands_of(state, "kind")[-1] == "delete cluster --name runbook"
 
 
@@ -151,8 +178,14 @@ def test_the_kubeconfig_path_runs_every_stage_in_its_own_namespace(tmp_path, kub
     assert "create namespace runbook-run" in kubectl and "delete namespace runbook-run --wait=true --timeout=180s" in kubectl
     assert not [c for c in calls(state) if "--kubeconfig" in c]  # KUBECONFIG is the tools' own to read
     helm = commands_of(state, "helm")
-    assert [c.split()[2] for c in helm if c.startswith("upgrade")] == ["traefik", "foo", "bar"]
+    assert [c.split()[2] for c in helm if c.startswith("upgrade")] == ["traefik", "foo", "bar"]  # nothing cluster-wide
+    assert "get apiservice v1beta1.metrics.k8s.io --ignore-not-found -o name" in kubectl
     assert all("--namespace runbook-run" in c for c in helm if c.startswith(("upgrade", "uninstall")))
     assert [c.split()[1] for c in helm if c.startswith("uninstall")] == ["foo", "bar", "traefik"]
-    assert json.loads((run / "report" / "result.json").read_text())["status"] == "passed"
+    result = json.loads((run / "report" / "result.json").read_text())
+    assert result["status"] == "passed"
+    # What this cluster lacks is said, and the samples it could not give are missing, not invented.
+    assert any("has no metrics API" in note for note in result["server"]["notes"])
+    assert result["server"]["samples"]["traefik"]["missing"] == result["server"]["samples"]["traefik"]["taken"] > 0
+    assert result["server"]["services"]["foo"]["traefik_requests"] is None
     assert not (state / "routes.json").exists() or json.loads((state / "routes.json").read_text()) == {}

@@ -377,3 +377,20 @@ def test_the_chart_upload_builds_again_when_the_branch_moved(run, github, tmp_pa
     assert outcome.applies
     patches = [r for r in github.requests if r[0] == "PATCH" and "/git/refs/" in r[1]]
     assert len(patches) == 2 and "runbook/pr-7/557/throughput.png" in github.comments[0]["body"]
+
+
+def test_the_server_side_reaches_the_comment_as_lines_not_charts(run, github, tmp_path):
+    from test_report import write_server_samples
+
+    write_server_samples(run.load_test, foo_counted=80, bar_counted=80)
+    build_report(run.load_test, run.report, "kind", "kind", HEAD)
+    result = json.loads((run.report / "result.json").read_text())
+    result["server"]["notes"] = [HOSTILE]
+    (run.report / "result.json").write_text(json.dumps(result))
+    publish_run(config(run), run, env_for(github, tmp_path))
+    body = github.comments[0]["body"]
+    assert "#### Server side" in body and "| `foo` | 80 | 80 | +0.0% ✅ |" in body
+    assert "**The load generator was saturated**" in body
+    assert not [p for p in PAYLOADS if p in rendered_outside_code(body)]
+    # The key lines, not every chart: the server side's charts stay in the report.
+    assert len(IMAGE.findall(body)) == 3 and "resources.png" not in body and "server-latency.png" not in body

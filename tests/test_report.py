@@ -132,3 +132,84 @@ def test_what_the_report_writes_parses_back_to_itself(mixed):
     report = build_report(mixed / "load_test", mixed / "report", "local", describe("local"), "a" * 40)
     written = json.loads((mixed / "report" / "result.json").read_text())
     assert parse(written) == written == json.loads(json.dumps(report.result))
+
+
+def write_server_samples(folder, foo_counted=100, locust_cpu=(40.0, 95.0, 96.0), bar_counted=55):
+    """What the sampler leaves for the mixed run: "Traefik" counted foo_counted of foo's 100 requests."""
+    import math
+
+    from runbook import promtext
+
+    def counters(n):
+        return promtext.ServiceCounters({"200": float(n)}, {0.001: n * 0.5, 0.002: float(n), math.inf: float(n)}, n * 0.0012, float(n)).as_dict()
+
+    lines = []
+    for seq, (moment, t, n) in enumerate([("before", 999.5, 0), ("during", 1004.0, foo_counted // 2), ("during", 1008.0, foo_counted),
+                                          ("after", 1010.5, foo_counted)]):
+        lines.append({"seq": seq, "moment": moment, "time": t, "source": "traefik", "ok": True, "error": None,
+                      "values": {"services": {"foo.localhost@local": counters(n), "bar.localhost@local": counters(bar_counted)}}})
+        cpu = locust_cpu[seq - 1] if 0 < seq <= len(locust_cpu) else 0.0
+        lines.append({"seq": seq, "moment": moment, "time": t, "source": "processes", "ok": True, "error": None,
+                      "values": {"locust": {"pid": 2, "cpu_percent": cpu, "rss_bytes": 60 * 2**20},
+                                 "stand-in": {"pid": 1, "cpu_percent": 12.5 * seq, "rss_bytes": 30 * 2**20}, "cpu_count": 2}})
+    meta = {"interval_s": 2.0, "labels": {"foo.localhost@local": {"service": "foo", "side": "candidate"},
+                                          "bar.localhost@local": {"service": "bar", "side": "candidate"}},
+            "workloads": {}, "notes": ["a note"], "processes": ["locust", "stand-in"]}
+    server = folder / "server"
+    server.mkdir(parents=True, exist_ok=True)
+    (server / "meta.json").write_text(json.dumps(meta))
+    (server / "samples.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+def test_the_server_side_in_the_report_and_what_publish_reads_back(mixed):
+    from runbook.resultdoc import parse
+    from runbook.targets import describe
+
+    write_server_samples(mixed / "load_test")
+    report = build_report(mixed / "load_test", mixed / "report", "local", describe("local"), "a" * 40)
+    server = report.result["server"]
+    foo, bar = server["services"]["foo"], server["services"]["bar"]
+    assert (foo["traefik_requests"], foo["locust_requests"], foo["reconciled"]) == (100, 100, True)
+    assert (bar["traefik_requests"], bar["locust_requests"], bar["reconciled"]) == (0, 55, False)  # its counter never moved
+    assert foo["p50"] == {"ms": 1.0, "bucket_ms": [0.0, 1.0]} and foo["p95"] == {"ms": 1.9, "bucket_ms": [1.0, 2.0]}
+    assert foo["client_p50_ms"] == 50.5 and foo["peak_cpu_cores"] == 0.375 and foo["peak_memory_bytes"] == 30 * 2**20
+    assert server["processes"]["locust"] == {"peak_cpu_percent": 96.0, "mean_cpu_percent": 77.0, "peak_rss_bytes": 60 * 2**20,
+                                             "saturated_share": 0.667, "samples": 3}
+    assert server["generator_saturated"] is True
+    written = json.loads((mixed / "report" / "result.json").read_text())
+    assert parse(written) == written
+    summary = (mixed / "report" / "summary.md").read_text()
+    assert "| `foo` | 100 | 100 | +0.0% ✅ | 1.00 ms (0–1) | 1.90 ms (1–2) | 50.5 ms |" in summary
+    assert "| `bar` | 0 | 55 | -100.0% ⚠️ |" in summary
+    assert "**The load generator was saturated**: Locust used at least 90% of a CPU core in 67% of the samples" in summary
+    for chart in ("server-latency.png", "resources.png"):
+        assert imread(mixed / "report" / chart)[..., :3].std() > 0.05
+    assert not (mixed / "report" / "replicas.png").exists()  # no replicas on the stand-in
+    # Data from an artifact can make the server side look worse, never better: flags are recomputed.
+    tampered = json.loads(json.dumps(written))
+    tampered["server"]["services"]["bar"]["reconciled"] = True
+    tampered["server"]["generator_saturated"] = False
+    again = parse(tampered)
+    assert again["server"]["services"]["bar"]["reconciled"] is False and again["server"]["generator_saturated"] is True
+
+
+@pytest.mark.parametrize(("path", "value", "message"), [
+    (("services", "foo", "traefik_requests"), "many", "server.services.foo.traefik_requests is not a number"),
+    (("processes", "miner"), {}, "unknown process 'miner'"),
+    (("samples", "elsewhere"), {"taken": 1, "missing": 0}, "unknown sample source 'elsewhere'"),
+    (("services", "Foo Bar"), {}, "bad server.services entry 'Foo Bar'"),
+])
+def test_a_server_section_with_bad_values_is_refused(mixed, path, value, message):
+    from runbook.errors import InvalidResult
+    from runbook.resultdoc import parse
+    from runbook.targets import describe
+
+    write_server_samples(mixed / "load_test")
+    written = build_report(mixed / "load_test", mixed / "report", "local", describe("local"), "a" * 40).result
+    doc = json.loads(json.dumps(written))
+    node = doc["server"]
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(InvalidResult, match=message):
+        parse(doc)

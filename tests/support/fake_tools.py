@@ -10,7 +10,8 @@ The stand-ins keep the state the stages must create, so that a rehearsal proves 
 did their work rather than that they were called: the IngressRoute CRD exists only once
 Traefik's release is installed (an echo release installed before it fails, as Helm
 would), and "Traefik" routes a host only while a release that declares it (its values
-file, or --set-string ingressRoute.host) is installed; any other host gets 404.
+file, or --set-string ingressRoute.host) is installed; any other host gets 404. "Traefik"
+labels each route's requests in its metrics as Traefik labels the release's service.
 """
 
 from __future__ import annotations
@@ -40,7 +41,10 @@ def routes():
     return json.loads(path.read_text()) if path.exists() else {{}}
 
 def route_args():
-    return [f"--route={{host}}={{text}}" for host, text in routes().values()]
+    """Routes, and each labelled as Traefik labels an IngressRoute's service: <namespace>-<release>-80@kubernetescrd."""
+    table = routes()
+    return ([f"--route={{host}}={{text}}" for host, text in table.values()]
+            + [f"--label={{host}}={{key.replace('/', '-')}}-80@kubernetescrd" for key, (host, text) in table.items()])
 
 def start_traefik(port):
     ingress = subprocess.Popen([{python!r}, "-m", "runbook.local_ingress", f"--listen=127.0.0.1:{{port}}", *route_args()],
@@ -108,6 +112,8 @@ elif TOOL == "helm":
         release, namespace = args[2], option("--namespace")
         if release == "traefik":
             (STATE / "crd").write_text("ingressroutes.traefik.io")
+        elif release == "metrics-server":
+            (STATE / "metrics-server").write_text(option("--version"))
         else:
             if not (STATE / "crd").exists():
                 sys.stderr.write('Error: unable to build kubernetes objects: no matches for kind "IngressRoute"\n')
@@ -133,6 +139,8 @@ elif TOOL == "kubectl":
         os.execv({python!r}, [{python!r}, "-m", "runbook.local_ingress", f"--listen=127.0.0.1:{{local}}", *route_args()])
     if args[:1] == ["version"] or "version" in args and "--client" in args:
         print(json.dumps({{"clientVersion": {{"gitVersion": "v1.35.1"}}}}))
+    elif "apiservice" in args:
+        pass  # no metrics API in a stand-in cluster
     elif "crd" in args:
         if (STATE / "crd").exists():
             print("customresourcedefinition.apiextensions.k8s.io/ingressroutes.traefik.io")
