@@ -310,3 +310,30 @@ def test_a_stand_in_killed_halfway_leaves_missing_samples_and_a_report_that_fail
     assert "(incomplete)" in summary
     for chart in ("server-latency.png", "resources.png"):
         assert (run / "report" / chart).stat().st_size > 10_000
+
+
+def test_pods_limits_replicas_and_the_autoscaler_reach_the_report_row(cluster, tmp_path):
+    from runbook.report import render_server
+    from runbook.servercharts import draw_all
+
+    _fake, api = cluster
+    get = KubeGet(api)
+    sampler = Sampler([TraefikMetrics(get, "traefik"), KubeletSummary(get, ["runbook", "traefik"]), Workloads(get, ["runbook"])],
+                      tmp_path / "server", interval=10)
+    sampler.write_meta({"labels": {FOO: {"service": "foo", "side": "candidate"}},
+                        "workloads": {"runbook/foo": {"service": "foo", "side": "candidate"}}, "notes": [], "processes": []})
+    for moment in ("before", "during", "after"):
+        sampler.take(moment)
+    results = results_with({("foo", "candidate"): 40}, t0=time.time() - 5)
+    server = analyse(tmp_path / "server", results)
+    foo = server.services[("foo", "candidate")].as_dict()
+    assert (foo["peak_cpu_cores"], foo["cpu_limit_cores"]) == (0.25, 0.5)  # the busier of foo's two pods
+    assert (foo["peak_memory_bytes"], foo["memory_limit_bytes"]) == (12 * 2**20, 64 * 2**20)
+    assert foo["replicas"] == {"start": 3, "peak": 3, "end": 3}
+    assert foo["autoscaler"] == {"desired_peak": 4, "cpu_percent_peak": 180, "scaling": "True: ValidMetricFound"}
+    assert foo["traefik_requests"] == 0 and foo["reconciled"] is False  # the fake's counter never moved
+    assert set(server.pods) == {"runbook/foo-6f7b9-x1", "runbook/foo-6f7b9-x2", "traefik/traefik-5d9c-abcde"}
+    row = next(line for line in render_server(server.as_dict()).splitlines() if line.startswith("| `foo`"))
+    assert row.endswith("| 0.25 cores of 0.50 cores (50%) | 12.0 MiB of 64.0 MiB (19%) | 3 → 3 → 3; autoscaler wanted up to 4 at 180% CPU of request |")
+    paths = draw_all(server, results, tmp_path, "test")
+    assert set(paths) == {"server_latency", "resources", "replicas"}

@@ -322,7 +322,7 @@ def render_server(server: dict[str, Any]) -> str:
             _quantile(s["p50"]), _quantile(s["p95"]), _measured(s["client_p50_ms"], "ms"), _measured(s["client_p95_ms"], "ms"),
             _share(s["peak_cpu_cores"], s["cpu_limit_cores"], lambda v: f"{v:.2f} cores"),
             _share(s["peak_memory_bytes"], s["memory_limit_bytes"], lambda v: _mib(v)),
-            f"{replicas['start']} → {replicas['peak']} → {replicas['end']}" if replicas else "–",
+            (f"{replicas['start']} → {replicas['peak']} → {replicas['end']}" if replicas else "–") + _autoscaler(s["autoscaler"]),
         ]) + " |")
     lines += ["", "Traefik's percentiles come from its latency histogram: the value is interpolated within the bucket shown "
               "in brackets. Locust's p95 minus Traefik's is time spent outside Traefik and the pods. Replicas: ready at the "
@@ -342,6 +342,14 @@ def render_server(server: dict[str, Any]) -> str:
     if server["notes"]:
         lines += ["", *[f"- {inert(note, 300)}" for note in server["notes"]]]
     return "\n".join(lines)
+
+
+def _autoscaler(hpa: dict[str, Any]) -> str:
+    if not hpa:
+        return ""
+    if hpa["cpu_percent_peak"] is None:
+        return "; autoscaler had no CPU metric"
+    return f"; autoscaler wanted up to {hpa['desired_peak']} at {hpa['cpu_percent_peak']:g}% CPU of request"
 
 
 def _quantile(q: dict[str, Any]) -> str:

@@ -269,6 +269,11 @@ def _server_section(raw: Any) -> ServerSection | None:
         entry["cpu_of"] = str(s.get("cpu_of", "pods"))[:80]
         replicas = s.get("replicas") if isinstance(s.get("replicas"), dict) else {}
         entry["replicas"] = {k: int(_number(replicas.get(k), f"{where}.{name}.replicas") or 0) for k in ("start", "peak", "end")} if replicas else {}
+        hpa = s.get("autoscaler") if isinstance(s.get("autoscaler"), dict) else {}
+        entry["autoscaler"] = {
+            "desired_peak": _number(hpa.get("desired_peak"), f"{where}.{name}.autoscaler", allow_none=True),
+            "cpu_percent_peak": _number(hpa.get("cpu_percent_peak"), f"{where}.{name}.autoscaler", allow_none=True),
+            "scaling": None if hpa.get("scaling") is None else str(hpa["scaling"])[:100]} if hpa else {}
         return entry
 
     processes = {}

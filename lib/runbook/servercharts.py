@@ -57,7 +57,8 @@ def server_latency(server: ServerSide, results: LoadTestResults, subtitle: str) 
     axes.set_ylabel("p95 response time (ms)")
     axes.set_ylim(bottom=0)
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=8, ncols=2)
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(fontsize=8, ncols=2)
     axes.set_title(f"Client-side against server-side p95 (the gap: time outside Traefik and the pods)\n{subtitle}", fontsize=10)
     return figure
 
@@ -90,21 +91,24 @@ def resources(server: ServerSide, results: LoadTestResults, subtitle: str) -> Fi
 
 
 def replicas(server: ServerSide, results: LoadTestResults, subtitle: str) -> Figure:
-    """Ready replicas per Deployment (solid) and what its autoscaler wanted (dashed)."""
-    figure = Figure(figsize=_SIZE, layout="constrained")
-    axes = figure.add_subplot()
-    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
-    for i, (name, series) in enumerate(sorted(server.replicas.items())):
-        color = palette[i % len(palette)]
-        axes.step(series["ready"].t, series["ready"].values, where="post", color=color, label=f"{name} ready")
+    """Per Deployment, one panel: ready replicas (solid) and what its autoscaler wanted (dashed)."""
+    from matplotlib.ticker import MaxNLocator
+
+    names = sorted(server.replicas)
+    figure = Figure(figsize=(_SIZE[0], 1.2 + 1.3 * len(names)), layout="constrained")
+    panels = figure.subplots(len(names), 1, sharex=True, squeeze=False)[:, 0]
+    top = max([np.nanmax(np.concatenate([s["ready"].values, s["desired"].values, [0.0]])) for s in server.replicas.values()])
+    for axes, name in zip(panels, names):
+        series = server.replicas[name]
+        axes.step(series["ready"].t, series["ready"].values, where="post", color="#1f77b4", label="ready")
         if np.isfinite(series["desired"].values).any():
-            axes.step(series["desired"].t, series["desired"].values, where="post", color=color, linestyle="--",
-                      label=f"{name} desired")
-    _missing_bands(axes, server, results, "workloads")
-    axes.set_xlabel("seconds since start")
-    axes.set_ylabel("replicas")
-    axes.set_ylim(bottom=0)
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8, ncols=2)
-    axes.set_title(f"Replicas over time (dashed: the autoscaler's desired count)\n{subtitle}", fontsize=10)
+            axes.step(series["desired"].t, series["desired"].values, where="post", color="#ff7f0e", linestyle="--", label="desired")
+        _missing_bands(axes, server, results, "workloads")
+        axes.set_ylim(0, top + 1)
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.set_ylabel(name, fontsize=8)
+        axes.grid(alpha=0.3)
+    panels[0].legend(fontsize=8, loc="lower right")
+    panels[-1].set_xlabel("seconds since start")
+    panels[0].set_title(f"Replicas per Deployment (dashed: what the autoscaler wanted)\n{subtitle}", fontsize=10)
     return figure

@@ -81,6 +81,7 @@ class ServiceSide:
     memory_limit_bytes: float | None = None
     cpu_of: str = "pods"
     replicas: dict[str, int | None] = field(default_factory=dict)  # start, peak, end (ready)
+    autoscaler: dict[str, Any] = field(default_factory=dict)  # desired_peak, cpu_percent_peak, scaling (its last word)
 
     @property
     def gap(self) -> float | None:
@@ -108,7 +109,7 @@ class ServiceSide:
             "p50": q(self.p50), "p95": q(self.p95), "client_p50_ms": _round(self.client_p50_ms), "client_p95_ms": _round(self.client_p95_ms),
             "cpu_of": self.cpu_of, "peak_cpu_cores": _round(self.peak_cpu_cores, 4), "cpu_limit_cores": self.cpu_limit_cores,
             "peak_memory_bytes": self.peak_memory_bytes, "memory_limit_bytes": self.memory_limit_bytes,
-            "replicas": self.replicas,
+            "replicas": self.replicas, "autoscaler": self.autoscaler,
         }
 
 
@@ -302,3 +303,9 @@ def _resources(entry: ServiceSide, samples: Samples, pods: dict[str, dict[str, A
     ready = [r for r in ready if isinstance(r, int)]
     if ready:
         entry.replicas = {"start": ready[0], "peak": max(ready), "end": ready[-1]}
+    hpas = [h for line in samples.ok("workloads") for h in line["values"]["autoscalers"].values() if h["deployment"] == workload]
+    if hpas:
+        desired = [h["desired"] for h in hpas if isinstance(h["desired"], int)]
+        cpu = [h["cpu_percent"] for h in hpas if isinstance(h["cpu_percent"], (int, float))]
+        entry.autoscaler = {"desired_peak": max(desired) if desired else None, "cpu_percent_peak": max(cpu) if cpu else None,
+                            "scaling": hpas[-1].get("able_to_scale")}
