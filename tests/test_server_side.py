@@ -20,7 +20,8 @@ from conftest import ROOT
 from runbook import promtext
 from runbook.kubesample import KubeGet, KubeletSummary, TraefikMetrics, Workloads, cluster_sampling, quantity, traefik_service_label
 from runbook.results import LoadTestResults
-from runbook.sampler import Reading, SampleFailed, Sampler
+from runbook.errors import SampleFailed
+from runbook.sampler import Reading, Sampler
 from runbook.services import Service
 from runbook.serverside import analyse
 from support.fake_kube import FakeKube, autoscaler, deployment, kubelet_summary, node, pod
@@ -306,7 +307,7 @@ def test_a_stand_in_killed_halfway_leaves_missing_samples_and_a_report_that_fail
     assert foo["complete"] is False and foo["reconciled"] is None and 0 < foo["traefik_requests"] < foo["locust_requests"]
     assert server["processes"]["locust"]["samples"] >= 2
     summary = (run / "report" / "summary.md").read_text()
-    assert re.search(r"Samples missing \(gaps in the charts, never filled in\): .*traefik \d+ of \d+ \(` URLError", summary)
+    assert re.search(r"Samples missing \(gaps in the charts, never filled in\): .*traefik \d+ of \d+ \(` ConnectionRefusedError", summary)
     assert "(incomplete)" in summary
     for chart in ("server-latency.png", "resources.png"):
         assert (run / "report" / chart).stat().st_size > 10_000

@@ -57,6 +57,10 @@ class GiveUp(RunbookError):
     """A probe's word that what it waits for will not come (a process exited, a rollout hit its deadline)."""
 
 
+class SampleFailed(RunbookError):
+    """A server-side source could not be read this time: that sample is missing (never a failed run by itself)."""
+
+
 class TargetUnreachable(RunbookError):
     """The ingress endpoint does not answer."""
 

@@ -18,7 +18,8 @@ from typing import Any
 import yaml
 
 from runbook import promtext
-from runbook.sampler import READ_TIMEOUT_S, Reading, SampleFailed, Sampling
+from runbook.errors import SampleFailed
+from runbook.sampler import READ_TIMEOUT_S, Reading, Sampling
 from runbook.services import Service
 
 TRAEFIK_SELECTOR = "app.kubernetes.io/name=traefik"
