@@ -71,6 +71,7 @@ class Sampler:
         self.seq = 0
         self._stop = threading.Event()
         self._stopped = threading.Event()
+        self._taking = threading.Lock()  # a thread stuck past stop() must not interleave its lines with the last reading
         self._thread: threading.Thread | None = None
 
     def write_meta(self, meta: dict[str, Any]) -> None:
@@ -80,6 +81,10 @@ class Sampler:
 
     def take(self, moment: str) -> None:
         """One reading of every source, each written as a line of samples.jsonl."""
+        with self._taking:
+            self._take(moment)
+
+    def _take(self, moment: str) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
         seq, self.seq = self.seq, self.seq + 1
         for source in self.sources:
