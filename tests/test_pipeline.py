@@ -60,7 +60,7 @@ def test_a_full_local_run(tmp_path, port):
     assert page.count('src="data:image/png;base64,') >= len(charts) and "<table>" in page
     assert all(name in page for name in NOTEBOOKS.values()) and "Routing verified through" in page
     assert not re.search(r'<(script|link|img|iframe)[^>]+(src|href)="(https?:)?//', page)
-    assert 'href="../load_test/requests.csv"' in page
+    assert 'href="../load_test/requests.csv"' in page and 'href="../load_test/server/samples.jsonl"' in page
     for service in ("foo", "bar"):
         assert result["services"][service]["requests"] > 0 and result["services"][service]["failures"] == 0
     # The server side: the stand-in counted what Locust sent (within 1%), its percentiles, CPU and memory,

@@ -64,10 +64,12 @@ def write(folder: RunFolder) -> Path:
         parts.append(_embed_images(_markdown(summary.read_text()), folder.report))
     else:
         parts.append("<p><strong>The run stopped before its report</strong>: the notebooks below say where.</p>")
-    csvs = sorted(folder.load_test.glob("*.csv")) if folder.load_test.is_dir() else []
-    if csvs:
+    data = sorted(folder.load_test.glob("*.csv")) if folder.load_test.is_dir() else []
+    data += [p for p in (folder.load_test / "server" / "samples.jsonl",) if p.is_file()]  # the server side's readings
+    if data:
         parts.append("<h2>Data</h2><p>In the run folder (the <code>runbook-results</code> artifact in CI):</p><ul>")
-        parts += [f'<li><a href="../load_test/{html.escape(p.name)}">load_test/{html.escape(p.name)}</a></li>' for p in csvs]
+        names = [html.escape(str(p.relative_to(folder.load_test))) for p in data]
+        parts += [f'<li><a href="../load_test/{name}">load_test/{name}</a></li>' for name in names]
         parts.append("</ul>")
     notebooks = sorted(folder.notebooks.glob("*.ipynb")) if folder.notebooks.is_dir() else []
     if notebooks:
