@@ -134,8 +134,8 @@ def test_an_unreachable_target_fails_the_load_test_and_keeps_its_notebook(tmp_pa
     run = tmp_path / "run"
     started = time.monotonic()
     done = run_cli("run", "--target", "local", "--stages", "load_test,report", "--output-dir", str(run),
-                   "--ingress-port", str(port), timeout=120)
-    assert time.monotonic() - started < 30
+                   "--ingress-port", str(port), "--preflight-timeout", "1.5", timeout=120)
+    assert time.monotonic() - started < 20
     assert done.returncode == 1, done.stdout + done.stderr
     assert "load_test FAILED" in done.stdout and "unreachable" in done.stdout
     assert "report skipped" in done.stdout
@@ -148,6 +148,7 @@ def test_an_unreachable_target_fails_the_load_test_and_keeps_its_notebook(tmp_pa
     assert record["status"] == "failed" and record["exit_code"] == 1
     assert record["stages"]["load_test"]["status"] == "failed" and record["stages"]["report"]["status"] == "skipped"
     assert "unreachable" in (run / "diagnostics" / "load_test-error.txt").read_text()
+    assert "within 1.5s" in done.stdout  # the budget it was given, not the default 10 s
 
 
 def test_keep_cluster_then_a_later_teardown(tmp_path, port):

@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--wait-min", default=defaults.wait_min, help="seconds a user waits after a response, at least (default: %(default)s)")
     load.add_argument("--wait-max", default=defaults.wait_max, help="... and at most (default: %(default)s)")
     load.add_argument("--request-timeout", default=defaults.request_timeout, help="seconds before a request counts as failed (default: %(default)s)")
+    load.add_argument("--preflight-timeout", default=defaults.preflight_timeout,
+                      help="seconds the load test waits for every service to answer before it starts (default: %(default)s)")
     verdict = run.add_argument_group("verdict")
     verdict.add_argument("--slo", default=defaults.slo, help="service-level objectives to check (default: %(default)s)")
     verdict.add_argument("--baseline", default=defaults.baseline, metavar="REF",
@@ -102,6 +104,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return RunConfig.from_parameters(
         target=args.target, users=args.users, spawn_rate=args.spawn_rate, run_time=args.run_time,
         wait_min=args.wait_min, wait_max=args.wait_max, request_timeout=args.request_timeout,
+        preflight_timeout=args.preflight_timeout,
         ingress_port=args.ingress_port, ingress_mode=args.ingress_mode, services=args.services,
         stages=args.stages, keep_cluster=args.keep_cluster, metrics_server=not args.no_metrics_server,
         cluster_name=args.cluster_name,

@@ -220,6 +220,7 @@ class RunConfig:
     wait_min: float = 0.0
     wait_max: float = 1.0
     request_timeout: float = 5.0
+    preflight_timeout: float = 10.0  # how long the load test waits for every service to answer before it starts
     ingress_host: str = "127.0.0.1"
     ingress_port: int = 8080
     ingress_mode: str = "nodeport"
@@ -271,6 +272,7 @@ class RunConfig:
             wait_min=wait_min,
             wait_max=wait_max,
             request_timeout=_float("request_timeout", raw["request_timeout"], 0.0, 300.0, open_low=True),
+            preflight_timeout=_float("preflight_timeout", raw["preflight_timeout"], 0.0, 600.0, open_low=True),
             ingress_host=_loopback(raw["ingress_host"]),
             ingress_port=_int("ingress_port", raw["ingress_port"], 1, 65535),
             ingress_mode=_choice("ingress_mode", raw["ingress_mode"], INGRESS_MODES),
