@@ -158,3 +158,67 @@ def test_checks_compare_measured_with_limits():
     assert exact["throughput ratio"].measured == 0.333
     unknown = {c.name: c for c in check_service("foo", slo.default, entry, expected_rps=None)}
     assert unknown["throughput ratio"].measured is None and not unknown["throughput ratio"].held
+
+
+def test_one_rounds_metric_and_its_sampling_noise_by_value():
+    latency, ok = np.arange(1.0, 101.0), np.ones(100, dtype=bool)
+    assert compare.round_metric("throughput", latency, ok, 10.0) == 10.0
+    assert compare.round_metric("p99", latency, ok, 10.0) == pytest.approx(99.01)
+    assert compare.round_metric("failure_ratio", np.array([]), np.array([], dtype=bool), 10.0) is None
+    assert compare.round_metric("p50", latency, np.zeros(100, dtype=bool), 10.0) is None
+    # Order statistics one binomial standard deviation around the rank: p50 of 1..100 spans 46..56.
+    assert compare.sampling_variance("p50", latency, ok) == pytest.approx((5 / 50.5) ** 2)
+    assert compare.sampling_variance("p95", latency, ok) == pytest.approx((3 / 95.05) ** 2)
+    assert compare.sampling_variance("p50", np.array([1.0, 3.0]), np.ones(2, dtype=bool)) == pytest.approx(0.25)
+    assert compare.sampling_variance("p50", np.array([2.0]), np.ones(1, dtype=bool)) == 0.0
+    assert compare.sampling_variance("p50", np.zeros(10), np.ones(10, dtype=bool)) == 0.0
+    assert compare.sampling_variance("throughput", latency[:40], ok[:40]) == pytest.approx(1 / 40)
+    assert compare.sampling_variance("throughput", np.array([]), np.array([], dtype=bool)) == 0.0
+    failed = np.ones(100, dtype=bool)
+    failed[:10] = False
+    assert compare.sampling_variance("failure_ratio", latency, failed) == pytest.approx(0.1 * 0.9 / 100)
+    assert compare.sampling_variance("failure_ratio", np.array([]), np.array([], dtype=bool)) == 0.0
+
+
+def test_paired_changes_at_their_edges():
+    # A zero latency cannot be compared by ratio: that pair is left out; two usable pairs are enough.
+    assert compare.paired_change("p95", [0.0, 2.0, 2.0], [1.0, 1.0, 1.0])[0] == pytest.approx(1.0)
+    assert compare.paired_change("p95", [1.0, 1.0], [0.5, 0.5])[0] == pytest.approx(1.0)
+    assert compare.paired_change("p95", [1.0, None, 1.0], [0.5, 0.5, None]) is None
+    mean, low, high = compare.paired_change("failure_ratio", [0.02, 0.03], [0.01, 0.01])
+    assert mean == pytest.approx(0.015) and low < mean < high
+
+
+def test_compare_takes_each_services_limits_from_the_slo_and_the_schedules_order():
+    slo = load_slo(ROOT / "load_test" / "slo.yaml")
+    rounds = rounds_for([3.0, 3.1, 2.9], [2.0, 2.0, 2.0])
+    found = compare.compare(rounds, ["foo"], {"order": ORDER, "round_s": 10}, slo)
+    assert list(found) == ["foo"]
+    assert found["foo"]["p95"] == compare.compare_service("foo", rounds, ORDER, 10.0, slo.for_service("foo").regression)["p95"]
+    assert found["foo"]["p95"].limit == slo.for_service("foo").regression["p95"] == 0.25
+    assert found["foo"]["throughput"].change == pytest.approx(0.0)
+
+
+def test_a_side_without_rounds_keeps_what_the_other_side_measured():
+    rounds = {key: value for key, value in rounds_for([2, 2, 2], [2, 2, 2]).items() if key[1] == "candidate"}
+    changes = compare.compare_service("foo", rounds, ORDER, 10.0, {"p95": 0.25})
+    p95, ratio = changes["p95"], changes["failure_ratio"]
+    assert (p95.metric, p95.verdict, p95.candidate, p95.baseline, p95.limit) == ("p95", compare.SAME, [2.0, 2.0, 2.0], [None] * 3, 0.25)
+    assert ratio.baseline == [None] * 3 and ratio.candidate == [0.0] * 3
+    assert changes["throughput"].baseline == [0.0] * 3
+
+
+def test_the_headline_word_for_word():
+    change = {"foo": {"p95": compare.Change("p95", -0.2, -0.3, -0.1, compare.FASTER, [], [])}}
+    assert compare.headline(change) == "faster: foo p95 -20% (-30%..-10%)"
+    same = {"foo": {"p95": compare.Change("p95", 0.01, -0.1, 0.1, compare.SAME, [], [])}}
+    assert compare.headline(same) == compare.SAME
+    worse = {"foo": {"p95": compare.Change("p95", 0.2, 0.1, 0.3, compare.SLOWER, [], []),
+                     "p50": compare.Change("p50", 0.4, 0.2, 0.6, compare.SLOWER, [], [], 0.25)}}
+    assert compare.headline(worse) == "foo p95 +20% (+10%..+30%); foo p50 +40% (+20%..+60%), over the 25% limit"
+
+
+def test_numbers_are_rounded_to_four_places_and_non_finite_ones_dropped():
+    change = compare.Change("p95", 0.123456, float("-inf"), float("nan"), compare.SAME, [None, 1.000049], [])
+    assert change.as_dict() == {"change": 0.1235, "low": None, "high": None, "verdict": compare.SAME, "limit": None,
+                                 "beyond_limit": False, "candidate_rounds": [None, 1.0], "baseline_rounds": []}

@@ -87,7 +87,7 @@ def round_metric(metric: str, latency: np.ndarray, ok: np.ndarray, round_s: floa
     return float(np.percentile(good, int(metric[1:]))) if good.size else None
 
 
-def sampling_variance(metric: str, latency: np.ndarray, ok: np.ndarray, round_s: float) -> float:
+def sampling_variance(metric: str, latency: np.ndarray, ok: np.ndarray) -> float:
     """How much one round's metric varies from sampling alone: of its log, or of the ratio itself.
 
     A percentile's standard error from the order statistics one binomial standard deviation
@@ -161,7 +161,7 @@ def compare_service(
             b_round = rounds.get((name, "baseline", by_side["baseline"]), empty)
             cand.append(round_metric(metric, *c_round, round_s))
             base.append(round_metric(metric, *b_round, round_s))
-            noise.append(sampling_variance(metric, *c_round, round_s) + sampling_variance(metric, *b_round, round_s))
+            noise.append(sampling_variance(metric, *c_round) + sampling_variance(metric, *b_round))
         found = paired_change(metric, cand, base, noise)
         limit = limits.get(metric)
         if found is None:
