@@ -61,6 +61,9 @@ def test_runs_locust_and_keeps_its_files(tmp_path, ingress):
     assert {"foo", "bar", "Aggregated"} <= history  # --csv-full-history: one row per name per interval
     profile = json.loads((out / "profile.json").read_text())
     assert profile["users"] == 4 and profile["run_time_s"] == 3 and profile["requests"] == run.requests
+    # No target offered server-side sources here: Locust's own process is still read, before, during and after.
+    assert profile["server_readings"] == {"processes": [run.server_readings["processes"][0], 0]}
+    assert run.server_readings["processes"][0] >= 3 and "processes" in run._repr_markdown_()
 
 
 def test_a_target_that_answers_wrong_fails_fast_before_the_load(tmp_path, ingress):

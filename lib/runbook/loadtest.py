@@ -60,6 +60,7 @@ class LoadTestRun:
     schedule: dict[str, Any] | None = None  # the rounds, with a baseline
     baseline_services: list[dict[str, str]] | None = None
     interrupted: bool = False  # Ctrl-C or SIGTERM: the numbers cover only the time before it
+    server_readings: dict[str, list[int]] | None = None  # per source of the server side: [taken, missing]
 
     def _repr_markdown_(self) -> str:
         verdict = "no failed requests" if self.failures == 0 else f"**{self.failures:,} failed requests**"
@@ -72,6 +73,9 @@ class LoadTestRun:
             f"- {self.started} to {self.finished}, {self.wall_time_s:.1f} s wall time",
             "- files: `locust_stats.csv`, `locust_stats_history.csv`, `locust_failures.csv`, "
             "`locust_exceptions.csv`, `report.html`, `requests.csv`, `locust.log`",
+            "- server side (`server/samples.jsonl`): " + (", ".join(
+                f"{source} {taken - missing}/{taken}" + (f" (**{missing} missing**)" if missing else "")
+                for source, (taken, missing) in (self.server_readings or {}).items()) or "not sampled"),
         ])
 
 
@@ -236,7 +240,8 @@ def run_load_test(
             wait_min_s=config.wait_min, wait_max_s=config.wait_max, request_timeout_s=config.request_timeout,
             endpoint=f"http://{host}:{port}", services=[{"name": s.name, "host": s.host, "expect": s.expect} for s in services],
             locustfile=str(locustfile.relative_to(project_root())), started=started, finished=utc_now(),
-            wall_time_s=round(wall, 3), locust_exit_code=exit_code, requests=requests, failures=failures, **extra,
+            wall_time_s=round(wall, 3), locust_exit_code=exit_code, requests=requests, failures=failures,
+            server_readings=sampler.readings, **extra,
         )
         write_json(out / PROFILE, asdict(run))
         return run

@@ -71,7 +71,8 @@ class Sampler:
         self.seq = 0
         self._stop = threading.Event()
         self._stopped = threading.Event()
-        self._taking = threading.Lock()  # a thread stuck past stop() must not interleave its lines with the last reading
+        self._taking = threading.Lock()
+        self.readings: dict[str, list[int]] = {}  # source -> [taken, missing]  # a thread stuck past stop() must not interleave its lines with the last reading
         self._thread: threading.Thread | None = None
 
     def write_meta(self, meta: dict[str, Any]) -> None:
@@ -98,6 +99,9 @@ class Sampler:
                 line.update(ok=False, error=_describe(exc), values=None)
                 log.debug("sample %s of %s failed: %s", seq, source.name, traceback.format_exc())
             line["took_s"] = round(time.monotonic() - clock, 3)
+            counts = self.readings.setdefault(source.name, [0, 0])
+            counts[0] += 1
+            counts[1] += not line["ok"]
             if reading is not None and reading.raw:
                 folder = self.out / source.name
                 folder.mkdir(exist_ok=True)
