@@ -97,3 +97,9 @@ def test_a_held_check_that_does_not_hold_fails_the_document(written):
     assert again["slo"]["held"] is False and again["status"] == "failed"
     with pytest.raises(InvalidResult, match=r"slo.checks\[0\] is not a check of a known kind"):
         parse(changed(written, ("slo", "checks"), [{**checks[0], "kind": "about"}]))
+
+
+def test_the_server_side_keeps_only_known_words_where_it_is_rendered_as_is(written):
+    hostile = changed(written, ("server", "services", "foo", "cpu_of"), "[click](https://evil.example) @everyone")
+    assert parse(hostile)["server"]["services"]["foo"]["cpu_of"] == "pods"
+    assert parse(written)["server"]["services"]["foo"]["cpu_of"] == "the stand-in process (shared by every service)"

@@ -248,7 +248,7 @@ _SOURCES = ("processes", "traefik", "pods", "workloads")
 
 def _server_section(raw: Any) -> ServerSection | None:
     """The server side, every number re-read; the reconciliation and the saturation flag recomputed from them."""
-    from runbook.serverside import GAP_TOLERANCE, SATURATED_SHARE
+    from runbook.serverside import CPU_OF, GAP_TOLERANCE, SATURATED_SHARE
 
     if raw is None:
         return None
@@ -266,7 +266,7 @@ def _server_section(raw: Any) -> ServerSection | None:
                         "bucket_ms": [_number(b, f"{where}.{name}.{q}.bucket_ms", allow_none=True) for b in bucket] if bucket else None}
         entry["complete"] = s.get("complete") is True
         entry["reconciled"] = None if entry["gap"] is None or not entry["complete"] else abs(entry["gap"]) <= GAP_TOLERANCE
-        entry["cpu_of"] = str(s.get("cpu_of", "pods"))[:80]
+        entry["cpu_of"] = s["cpu_of"] if s.get("cpu_of") in CPU_OF else "pods"  # rendered as is: known words only
         replicas = s.get("replicas") if isinstance(s.get("replicas"), dict) else {}
         entry["replicas"] = {k: int(_number(replicas.get(k), f"{where}.{name}.replicas") or 0) for k in ("start", "peak", "end")} if replicas else {}
         hpa = s.get("autoscaler") if isinstance(s.get("autoscaler"), dict) else {}

@@ -26,6 +26,8 @@ from runbook.sampler import META, SAMPLES
 GAP_TOLERANCE = 0.01  # Traefik's count and Locust's may differ by requests in flight at the edges
 SATURATED_CPU_PERCENT = 90.0  # Locust is one process: near one full core, it cannot send more
 SATURATED_SHARE = 0.2  # ... for this share of the run's samples or more: the generator bounds the numbers
+#: Whose CPU and memory a service's row shows: its pods, or on the local target the one stand-in process.
+CPU_OF = ("pods", "the stand-in process (shared by every service)")
 
 
 @dataclass
@@ -288,7 +290,7 @@ def _resources(entry: ServiceSide, samples: Samples, pods: dict[str, dict[str, A
     if workload is None:
         stand_in = processes.get("stand-in")
         if stand_in is not None and stand_in.as_dict()["samples"]:
-            entry.cpu_of = "the stand-in process (shared by every service)"
+            entry.cpu_of = CPU_OF[1]
             entry.peak_cpu_cores = float(np.nanmax(stand_in.cpu_percent)) / 100
             entry.peak_memory_bytes = float(np.nanmax(stand_in.rss_bytes))
         return
