@@ -99,3 +99,95 @@ def test_a_rollout_past_its_progress_deadline_gives_up_at_once(api):
     with pytest.raises(GiveUp, match="exceeded its progress deadline.*has timed out progressing"):
         wait_rollout(client, "runbook", "foo", timeout=30, interval=0.05)
     assert time.monotonic() - started < 5
+
+
+def test_every_read_has_its_own_timeout(api, monkeypatch):
+    from kubernetes.client import AppsV1Api, CoreV1Api
+
+    fake, client = api
+    fake.node_states = [[node("runbook-control-plane")]]
+    fake.deployments[("runbook", "foo")] = [deployment("foo", "runbook")]
+    timeouts = []
+    for cls, method in ((CoreV1Api, "list_node"), (AppsV1Api, "read_namespaced_deployment_status")):
+        original = getattr(cls, method)
+
+        def spy(self, *args, _original=original, **kwargs):
+            timeouts.append(kwargs.get("_request_timeout"))
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, method, spy)
+    wait_nodes_ready(client, expected=1, timeout=5, interval=0.01)
+    wait_rollout(client, "runbook", "foo", timeout=5, interval=0.01)
+    assert timeouts == [10, 10]  # a hung API server costs one read, not the whole wait
+
+
+def test_an_api_server_hiccup_is_waited_through(api):
+    fake, client = api
+    fake.node_states = [[node("runbook-control-plane")]]
+    fake.deployments[("runbook", "foo")] = [deployment("foo", "runbook")]
+    fake.failing = {r"/api/v1/nodes": 2, r"/apis/apps/v1/namespaces/runbook/deployments/foo/status": 2}
+    assert wait_nodes_ready(client, expected=1, timeout=5, interval=0.01) == ["runbook-control-plane"]
+    assert wait_rollout(client, "runbook", "foo", timeout=5, interval=0.01) == 2
+    assert fake.failing == {r"/api/v1/nodes": 0, r"/apis/apps/v1/namespaces/runbook/deployments/foo/status": 0}
+
+
+def test_what_a_node_wait_saw_word_for_word(api):
+    fake, client = api
+    fake.node_states = [[]]
+    with pytest.raises(WaitTimeout, match=r"0/2 nodes: no nodes"):
+        wait_nodes_ready(client, expected=2, timeout=0.2, interval=0.05)
+    fake.node_states = [[node("b", "False"), node("a")]]
+    with pytest.raises(WaitTimeout, match=r"2/2 nodes: a Ready=True, b Ready=False"):
+        wait_nodes_ready(client, expected=2, timeout=0.2, interval=0.05)
+    fake.node_states = [[node("a"), node("b"), node("c")]]  # more than expected, all Ready: done
+    assert wait_nodes_ready(client, expected=2, timeout=1, interval=0.05) == ["a", "b", "c"]
+
+
+def test_the_wait_polls_at_its_interval(api):
+    fake, client = api
+    fake.deployments[("runbook", "foo")] = [deployment("foo", "runbook", available=0)]
+    with pytest.raises(WaitTimeout):
+        wait_rollout(client, "runbook", "foo", timeout=0.6, interval=0.1)
+    assert 3 <= sum("/deployments/foo" in r for r in fake.requests) <= 8
+    fake.node_states = [[node("a", "False")]]
+    with pytest.raises(WaitTimeout):
+        wait_nodes_ready(client, expected=1, timeout=0.6, interval=0.1)
+    assert 3 <= sum(r.startswith("/api/v1/nodes") for r in fake.requests) <= 8
+
+
+def test_a_healthy_progressing_condition_does_not_stop_the_wait(api):
+    fake, client = api
+    fake.deployments[("runbook", "foo")] = [
+        deployment("foo", "runbook", updated=1, total=2, available=1, progressing=("True", "ReplicaSetUpdated")),
+        deployment("foo", "runbook", progressing=("True", "NewReplicaSetAvailable")),
+    ]
+    assert wait_rollout(client, "runbook", "foo", timeout=5, interval=0.01) == 2
+
+
+@pytest.mark.parametrize(("change", "reads"), [
+    ({"generation": 1, "observed": None}, 2),  # the controller has not seen the Deployment yet
+    ({"generation": None, "observed": None}, 1),  # no generation at all: nothing to wait for
+])
+def test_a_generation_not_yet_observed_is_waited_for(api, change, reads):
+    fake, client = api
+    first = deployment("foo", "runbook")
+    if change["generation"] is None:
+        del first["metadata"]["generation"]
+    else:
+        first["metadata"]["generation"] = change["generation"]
+    del first["status"]["observedGeneration"]
+    fake.deployments[("runbook", "foo")] = [first, deployment("foo", "runbook")]
+    assert wait_rollout(client, "runbook", "foo", timeout=5, interval=0.01) == 2
+    assert sum("/deployments/foo" in r for r in fake.requests) == reads
+
+
+def test_a_deployment_with_no_replicas_in_spec_waits_for_one_and_none_updated_is_not_done(api):
+    fake, client = api
+    first = deployment("foo", "runbook", updated=0, total=1, available=1)
+    del first["status"]["updatedReplicas"]  # the API leaves out a zero
+    second = deployment("foo", "runbook", updated=1, total=1, available=1)
+    for state in (first, second):
+        del state["spec"]["replicas"]
+    fake.deployments[("runbook", "foo")] = [first, second]
+    assert wait_rollout(client, "runbook", "foo", timeout=5, interval=0.01) == 1
+    assert sum("/deployments/foo" in r for r in fake.requests) == 2

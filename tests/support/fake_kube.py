@@ -100,6 +100,7 @@ class FakeKube:
         self.node_summaries: dict[str, dict[str, Any]] = {}  # node -> the kubelet's /stats/summary
         self.autoscalers: dict[str, list[dict[str, Any]]] = {}  # namespace -> HPAs
         self.slow: dict[str, float] = {}  # path regex -> seconds to wait before answering
+        self.failing: dict[str, int] = {}  # path regex -> how many more times to answer 500 (an API server hiccup)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -134,6 +135,11 @@ class FakeKube:
         for pattern, seconds in self.slow.items():
             if re.fullmatch(pattern, path):
                 time.sleep(seconds)
+        for pattern, left in self.failing.items():
+            if left and re.fullmatch(pattern, path):
+                self.failing[pattern] = left - 1
+                return 500, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "InternalError",
+                             "code": 500, "message": "etcdserver: request timed out"}
         if path == "/version":
             return 200, {"major": "1", "minor": "35", "gitVersion": "v1.35.8", "platform": "linux/amd64"}
         if path == "/api":
