@@ -147,12 +147,12 @@ def test_the_wait_polls_at_its_interval(api):
     fake, client = api
     fake.deployments[("runbook", "foo")] = [deployment("foo", "runbook", available=0)]
     with pytest.raises(WaitTimeout):
-        wait_rollout(client, "runbook", "foo", timeout=0.6, interval=0.1)
-    assert 3 <= sum("/deployments/foo" in r for r in fake.requests) <= 8
+        wait_rollout(client, "runbook", "foo", timeout=0.6, interval=0.05)
+    assert 6 <= sum("/deployments/foo" in r for r in fake.requests) <= 14  # not wait_for's own 0.5 s, nor POLL_S
     fake.node_states = [[node("a", "False")]]
     with pytest.raises(WaitTimeout):
-        wait_nodes_ready(client, expected=1, timeout=0.6, interval=0.1)
-    assert 3 <= sum(r.startswith("/api/v1/nodes") for r in fake.requests) <= 8
+        wait_nodes_ready(client, expected=1, timeout=0.6, interval=0.05)
+    assert 6 <= sum(r.startswith("/api/v1/nodes") for r in fake.requests) <= 14
 
 
 def test_a_healthy_progressing_condition_does_not_stop_the_wait(api):
@@ -191,3 +191,12 @@ def test_a_deployment_with_no_replicas_in_spec_waits_for_one_and_none_updated_is
     fake.deployments[("runbook", "foo")] = [first, second]
     assert wait_rollout(client, "runbook", "foo", timeout=5, interval=0.01) == 1
     assert sum("/deployments/foo" in r for r in fake.requests) == 2
+
+
+def test_a_node_without_status_is_not_ready(api):
+    fake, client = api
+    bare = node("runbook-worker")
+    del bare["status"]
+    fake.node_states = [[node("runbook-control-plane"), bare]]
+    with pytest.raises(WaitTimeout, match="runbook-worker Ready=None"):
+        wait_nodes_ready(client, expected=2, timeout=0.2, interval=0.05)

@@ -213,3 +213,18 @@ def test_a_server_section_with_bad_values_is_refused(mixed, path, value, message
     node[path[-1]] = value
     with pytest.raises(InvalidResult, match=message):
         parse(doc)
+
+
+def test_a_services_numbers_are_rounded_and_its_errors_cut_to_ten(tmp_path):
+    rows = [(1000 + i * 0.3, "foo", 1.23456 + i, 1, "") for i in range(10)]
+    rows += [(1003 + i * 0.1, "foo", 5000, 0, f"Error{i}") for i in range(12)]
+    rows += [(1000 + i * 0.3, "bar", 2, 1, "") for i in range(10)]
+    write_load_test(tmp_path / "load_test", rows)
+    foo = load_results(tmp_path / "load_test").services["foo"].as_dict()
+    assert (foo["min_ms"], foo["max_ms"], foo["p50_ms"]) == (1.23, 10.23, 5.73)
+    assert foo["rps"] == 5.37 and len(foo["errors"]) == 10  # 22 requests over 4.1 s: 5.3658...
+
+
+def test_the_series_counts_each_second_where_it_happened(mixed):
+    foo = load_results(mixed / "load_test").services["foo"]  # 100 successes, 10 a second from t=0
+    assert foo.series.ok_rps[:9].tolist() == [10.0] * 9 and foo.series.t[0] == 0.5

@@ -338,3 +338,33 @@ def test_pods_limits_replicas_and_the_autoscaler_reach_the_report_row(cluster, t
     assert row.endswith("| 0.25 cores of 0.50 cores (50%) | 12.0 MiB of 64.0 MiB (19%) | 3 → 3 → 3; autoscaler wanted up to 4 at 180% CPU of request |")
     paths = draw_all(server, results, tmp_path, "test")
     assert set(paths) == {"server_latency", "resources", "replicas"}
+
+
+def test_counters_round_trip_through_json_and_default_to_nothing():
+    counters = promtext.ServiceCounters({"200": 3.0}, {0.001: 1.0, math.inf: 3.0}, 0.004, 3.0)
+    assert counters.as_dict() == {"by_code": {"200": 3.0}, "buckets": [[0.001, 1.0], ["+Inf", 3.0]], "seconds": 0.004, "observed": 3.0}
+    assert promtext.ServiceCounters.from_dict(json.loads(json.dumps(counters.as_dict()))) == counters
+    assert promtext.ServiceCounters.from_dict({}) == promtext.ServiceCounters()
+
+
+def test_samples_without_a_service_or_a_code_label():
+    text = ("# TYPE traefik_service_requests_total counter\n"
+            'traefik_service_requests_total{code="200",method="GET",protocol="http"} 9\n'  # no service: not one of ours
+            'traefik_service_requests_total{method="GET",protocol="http",service="s"} 4\n')
+    assert {k: v.by_code for k, v in promtext.parse([text]).items()} == {"s": {"": 4.0}}
+
+
+def test_a_restart_seen_in_the_request_count_alone_and_series_new_since_the_last_scrape():
+    before = promtext.ServiceCounters({"200": 100.0})
+    restarted = promtext.ServiceCounters({"200": 5.0})  # no histogram: only the count says it restarted
+    assert promtext.difference(restarted, before) == restarted
+    first = promtext.ServiceCounters({"200": 2.0}, {0.001: 2.0, math.inf: 2.0}, 0.001, 2.0)
+    assert promtext.difference(first, promtext.ServiceCounters()) == first  # nothing counted before: all of it is new
+
+
+def test_quantiles_of_one_observation_and_of_a_first_bucket():
+    one = promtext.ServiceCounters(buckets={0.001: 1.0, math.inf: 1.0})
+    assert promtext.quantile(0.5, one) == promtext.Quantile(pytest.approx(0.0005), 0.0, 0.001)
+    skewed = promtext.ServiceCounters(buckets={0.001: 0.0, 0.002: 4.0, 0.004: 4.0, math.inf: 4.0})
+    assert promtext.quantile(0.25, skewed) == promtext.Quantile(pytest.approx(0.00125), 0.001, 0.002)
+    assert promtext.quantile(1.0, skewed) == promtext.Quantile(pytest.approx(0.002), 0.001, 0.002)

@@ -69,6 +69,9 @@ def test_the_errors_name_the_parameter_and_the_value(tmp_path):
         load_service("web", tmp_path)
     assert (caught.value.name, caught.value.value) == ("ingressRoute.host", 7)
     assert f"{tmp_path / 'k8s/deployment/web/values.yaml'} must set it to a non-empty string" in str(caught.value)
+    values(tmp_path, "txt", "echo: {}\ningressRoute: {host: txt.localhost}\n")
+    with pytest.raises(ConfigError, match=f"echo.text=None: {tmp_path / 'k8s/deployment/txt/values.yaml'} must set it"):
+        load_service("txt", tmp_path)
     values(tmp_path, "a", "echo: {text: a}\ningressRoute: {host: a.localhost}\n")
     values(tmp_path, "b", "echo: {text: b}\ningressRoute: {host: b.localhost}\n")
     assert [s.host for s in load_services(("a", "b"), tmp_path)] == ["a.localhost", "b.localhost"]  # one each is fine

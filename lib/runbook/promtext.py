@@ -45,7 +45,7 @@ class ServiceCounters:
 
     @classmethod
     def from_dict(cls, raw: dict[str, object]) -> "ServiceCounters":
-        buckets = {math.inf if le == "+Inf" else float(le): float(n) for le, n in raw.get("buckets", [])}  # type: ignore[union-attr]
+        buckets = {float(le): float(n) for le, n in raw.get("buckets", [])}  # type: ignore[union-attr]  # float("+Inf") is inf
         return cls({str(k): float(v) for k, v in dict(raw.get("by_code", {})).items()},  # type: ignore[call-overload]
                    buckets, float(raw.get("seconds", 0.0)), float(raw.get("observed", 0.0)))  # type: ignore[arg-type]
 
@@ -77,21 +77,19 @@ def parse(texts: list[str]) -> dict[str, ServiceCounters]:
     return services
 
 
-def _increase(later: float, earlier: float) -> float:
-    """A counter's increase; a lower later value is a restart, after which it counted `later`."""
-    return later - earlier if later >= earlier else later
-
-
 def difference(later: ServiceCounters, earlier: ServiceCounters | None) -> ServiceCounters:
-    """What was counted between two scrapes (earlier None: everything since the start)."""
+    """What was counted between two scrapes (earlier None: everything since the start).
+
+    Fewer requests or observations than before means Traefik restarted in between (the sums over
+    its pods went down): then what it counted since is all there is.
+    """
     if earlier is None:
         return later
-    reset = later.observed < earlier.observed or later.requests < earlier.requests
-    if reset:
+    if later.observed < earlier.observed or later.requests < earlier.requests:
         return later
-    codes = {code: _increase(n, earlier.by_code.get(code, 0.0)) for code, n in later.by_code.items()}
-    buckets = {le: _increase(n, earlier.buckets.get(le, 0.0)) for le, n in later.buckets.items()}
-    return ServiceCounters(codes, buckets, _increase(later.seconds, earlier.seconds), _increase(later.observed, earlier.observed))
+    codes = {code: n - earlier.by_code.get(code, 0.0) for code, n in later.by_code.items()}
+    buckets = {le: n - earlier.buckets.get(le, 0.0) for le, n in later.buckets.items()}
+    return ServiceCounters(codes, buckets, later.seconds - earlier.seconds, later.observed - earlier.observed)
 
 
 @dataclass(frozen=True)
@@ -116,9 +114,9 @@ def quantile(q: float, counters: ServiceCounters) -> Quantile | None:
     rank = q * total
     low, below = 0.0, 0.0
     for le, cumulative in ordered:
-        if cumulative >= rank and cumulative > below:
-            if math.isinf(le):
-                return Quantile(low, low, math.inf)
-            return Quantile(low + (le - low) * (rank - below) / (cumulative - below), low, le)
+        if cumulative >= rank:  # the first bucket that reaches the rank (it holds observations, as rank > below)
+            break
         low, below = le, cumulative
-    return Quantile(low, low, math.inf)
+    if math.isinf(le):
+        return Quantile(low, low, math.inf)
+    return Quantile(low + (le - low) * (rank - below) / (cumulative - below), low, le)

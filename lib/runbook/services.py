@@ -41,7 +41,8 @@ def load_service(name: str, root: Path | None = None) -> Service:
         raise ConfigError("services", name, f"{path} is not valid YAML: {exc}") from None
     host = _lookup(values, path, "ingressRoute", "host")
     expect = _lookup(values, path, "echo", "text")
-    probe_path = values.get("verify", {}).get("path", "/") if isinstance(values.get("verify"), dict) else "/"
+    verify = values.get("verify")
+    probe_path = verify.get("path", "/") if isinstance(verify, dict) else "/"
     return Service(name=name, host=host, expect=expect, path=str(probe_path), values_file=str(path))
 
 
