@@ -228,3 +228,77 @@ def test_a_services_numbers_are_rounded_and_its_errors_cut_to_ten(tmp_path):
 def test_the_series_counts_each_second_where_it_happened(mixed):
     foo = load_results(mixed / "load_test").services["foo"]  # 100 successes, 10 a second from t=0
     assert foo.series.ok_rps[:9].tolist() == [10.0] * 9 and foo.series.t[0] == 0.5
+
+
+def test_the_series_and_the_user_counts_by_value(mixed):
+    results = load_results(mixed / "load_test")
+    foo, bar = results.services["foo"], results.services["bar"]
+    assert results.t0 == 1000.0 and results.bucket_s == 1.0
+    assert foo.series.t.tolist()[:3] == [0.5, 1.5, 2.5] and foo.series.p50[0] == 5.5  # median of 1..10 ms
+    assert bar.series.fail_rps[9] == 5.0 and bar.series.fail_rps[:9].sum() == 0 and bar.series.ok_rps[0] == 5.0
+    assert results.users_t.tolist() == [0.0, 5.0, 10.0] and results.users.tolist() == [0, 10, 10]
+    assert foo.rps == pytest.approx(100 / 9.9)
+
+
+def test_user_counts_come_from_aggregated_rows_only_and_may_be_missing(tmp_path):
+    rows = [(1000.0, "foo", 2, 1, ""), (1000.5, "foo", 2, 1, ""), (1002.0, "bar", 2, 1, "")]
+    write_load_test(tmp_path / "load_test", rows, users=((0, 0), (1, 5)))
+    with (tmp_path / "load_test" / "locust_stats_history.csv").open("a", newline="") as handle:
+        csv.writer(handle).writerow([1001.5, 99, "GET", "foo"])  # a per-name row: not the user count
+    results = load_results(tmp_path / "load_test")
+    assert results.users.tolist() == [0, 5] and results.users_t.tolist() == [0.0, 1.0]
+    assert results.services["foo"].rps == 4.0 and results.services["bar"].rps == 1.0  # one request: one per second
+    (tmp_path / "load_test" / "locust_stats_history.csv").unlink()
+    alone = load_results(tmp_path / "load_test")
+    assert alone.users.size == alone.users_t.size == 0 and alone.t0 == 1000.0
+    assert alone.services["bar"].series.ok_rps.tolist() == [0.0, 1.0]  # the last edge falls into the last second
+    assert np.isnan(alone.services["bar"].series.p50[0]) and alone.services["bar"].series.p50[1] == 2.0  # no request: no latency
+
+
+def write_compared(folder, run_time=40):
+    """A comparison's request log: a warm-up (round 0), then rounds B C C B; baseline 2 ms, candidate 3 ms."""
+    folder.mkdir(parents=True, exist_ok=True)
+    order = ["baseline", "candidate", "candidate", "baseline"]
+    profile = {
+        "users": 10, "spawn_rate": 10.0, "run_time_s": run_time, "wait_min_s": 0.0, "wait_max_s": 1.0,
+        "request_timeout_s": 5.0, "endpoint": "http://127.0.0.1:8080",
+        "services": [{"name": "foo", "host": "foo.localhost", "expect": "foo"}],
+        "baseline_services": [{"name": "foo", "host": "foo.baseline.localhost", "expect": "foo"}],
+        "schedule": {"warmup_s": 3, "round_s": run_time, "order": order},
+        "started": "2026-01-01T00:00:00+00:00", "finished": "2026-01-01T00:03:00+00:00",
+    }
+    (folder / "profile.json").write_text(json.dumps(profile))
+    with (folder / "requests.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["time", "service", "side", "round", "response_ms", "ok", "error"])
+        writer.writerows([(1000 + i * 0.5, "foo", "candidate", 0, 50, 1, "") for i in range(5)])
+        for number, side in enumerate(order, 1):
+            latency = 2 if side == "baseline" else 3
+            writer.writerows([(1003 + (number - 1) * run_time + i, "foo", side, number, latency, 1, "") for i in range(20)])
+        writer.writerow([1004, "foo", "candidate", 2, 9, 0, "ConnectionError: line one\r\nline two"])
+
+
+def test_a_comparison_splits_the_sides_by_round_and_leaves_out_the_warm_up(tmp_path):
+    write_compared(tmp_path / "load_test")
+    results = load_results(tmp_path / "load_test")
+    candidate, base = results.services["foo"], results.baseline["foo"]
+    assert (candidate.requests, candidate.failures, candidate.percentile(50)) == (41, 1, 3.0)  # no 50 ms warm-up in it
+    assert (base.requests, base.percentile(50)) == (40, 2.0)
+    assert candidate.rps == 41 / 80 and base.rps == 0.5  # over the side's own rounds: 2 x 40 s
+    assert candidate.errors == {"ConnectionError: line one\r\nline two": 1}
+    assert results.bucket_s == 2.0  # 4 rounds of 40 s, at most 120 buckets
+    assert sorted(results.rounds) == [("foo", "baseline", 1), ("foo", "baseline", 4), ("foo", "candidate", 0),
+                                      ("foo", "candidate", 2), ("foo", "candidate", 3)]
+    latency, ok = results.rounds[("foo", "candidate", 2)]
+    assert latency.size == 21 and ok.dtype == bool and int((~ok).sum()) == 1
+    assert results.rounds[("foo", "candidate", 0)][0].tolist() == [50.0] * 5  # kept for the record, not the numbers
+
+
+def test_an_old_request_log_without_sides_is_all_candidate_in_round_one(mixed):
+    results = load_results(mixed / "load_test")
+    assert sorted(results.rounds) == [("bar", "candidate", 1), ("foo", "candidate", 1)] and results.baseline == {}
+
+
+def test_a_long_run_gets_wider_buckets(tmp_path):
+    write_load_test(tmp_path / "load_test", [(1000.0, "foo", 2, 1, ""), (1100.0, "bar", 2, 1, "")], run_time=121)
+    assert load_results(tmp_path / "load_test").bucket_s == 2.0
