@@ -222,3 +222,37 @@ def test_numbers_are_rounded_to_four_places_and_non_finite_ones_dropped():
     change = compare.Change("p95", 0.123456, float("-inf"), float("nan"), compare.SAME, [None, 1.000049], [])
     assert change.as_dict() == {"change": 0.1235, "low": None, "high": None, "verdict": compare.SAME, "limit": None,
                                  "beyond_limit": False, "candidate_rounds": [None, 1.0], "baseline_rounds": []}
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (None, "slo='{path}': no such file"),
+    ("default: [\n", "slo='{path}': not valid YAML: "),
+    ("- p95\n", "slo='{path}': expected a mapping with 'default' and 'services'"),
+    ("defaults: {}\n", "slo.defaults={{}}: unknown key; known: default, services"),
+    ("services: [foo]\n", "services=['foo']: expected a mapping of service name to limits"),
+    ("default: {regression: 0.1}\n", "default.regression=0.1: expected a mapping such as {{p95: 0.1}}"),
+    ("default: {regression: {p97: 0.1}}\n", "default.regression.p97=0.1: unknown metric; known: p50, p95, p99, throughput"),
+])
+def test_every_refusal_of_an_slo_file_word_for_word(tmp_path, text, message):
+    path = tmp_path / "slo.yaml"
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_slo(path)
+    assert str(caught.value).startswith(message.format(path=path))
+
+
+def test_a_loaded_slo_knows_its_file(tmp_path):
+    path = tmp_path / "slo.yaml"
+    path.write_text("default: {p95_ms: 100}\n")
+    assert load_slo(path).path == str(path)
+
+
+def test_the_failure_ratio_reads_in_percentage_points_and_verdicts_at_zero():
+    ratio = compare.Change("failure_ratio", 0.002, 0.001, 0.003, compare.SLOWER, [], [])
+    assert ratio.text() == "+0.20 pp (+0.10..+0.30)"
+    assert compare.verdict("p95", 0.0, 0.1) == compare.SAME and compare.verdict("p95", -0.1, 0.0) == compare.SAME
+    assert compare.verdict("throughput", 0.01, 0.1) == compare.FASTER and compare.verdict("throughput", -0.1, -0.01) == compare.SLOWER
+    assert compare.headline({"foo": {"p95": compare.Change("p95", -0.2, -0.3, -0.1, compare.FASTER, [], []),
+                                     "p50": compare.Change("p50", -0.2, -0.3, -0.1, compare.FASTER, [], [])}}) == \
+        "faster: foo p95 -20% (-30%..-10%); foo p50 -20% (-30%..-10%)"
