@@ -244,7 +244,7 @@ def test_every_refusal_of_an_slo_file_word_for_word(tmp_path, text, message):
 
 def test_a_loaded_slo_knows_its_file(tmp_path):
     path = tmp_path / "slo.yaml"
-    path.write_text("default: {p95_ms: 100}\n")
+    path.write_text("default: {max_p95_ms: 100}\n")
     assert load_slo(path).path == str(path)
 
 
