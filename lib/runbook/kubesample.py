@@ -106,7 +106,7 @@ class KubeletSummary:
         return Reading({"pods": pods, "nodes": nodes}, raw)
 
 
-def _workload_of(pod_name: str) -> str:
+def workload_of(pod_name: str) -> str:
     """A Deployment's pod is named <deployment>-<replicaset hash>-<pod hash>."""
     return pod_name.rsplit("-", 2)[0] if pod_name.count("-") >= 2 else pod_name
 
@@ -146,7 +146,7 @@ class Workloads:
                 cpu = [quantity(((c.get("resources") or {}).get("limits") or {}).get("cpu")) for c in containers]
                 memory = [quantity(((c.get("resources") or {}).get("limits") or {}).get("memory")) for c in containers]
                 limits[f"{ns}/{p['metadata']['name']}"] = {
-                    "deployment": f"{ns}/{_workload_of(p['metadata']['name'])}",
+                    "deployment": f"{ns}/{workload_of(p['metadata']['name'])}",
                     # a pod's limit is its containers' sum, and only if every container has one
                     "cpu_cores": sum(cpu) if cpu and None not in cpu else None,  # type: ignore[arg-type]
                     "memory_bytes": sum(memory) if memory and None not in memory else None}  # type: ignore[arg-type]

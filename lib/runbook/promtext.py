@@ -39,6 +39,15 @@ class ServiceCounters:
     def requests(self) -> float:
         return sum(self.by_code.values())
 
+    def add(self, other: "ServiceCounters") -> None:
+        """Count other's requests and observations in too (another label of the same service)."""
+        for code, n in other.by_code.items():
+            self.by_code[code] = self.by_code.get(code, 0.0) + n
+        for le, n in other.buckets.items():
+            self.buckets[le] = self.buckets.get(le, 0.0) + n
+        self.seconds += other.seconds
+        self.observed += other.observed
+
     def as_dict(self) -> dict[str, object]:
         return {"by_code": self.by_code, "buckets": [[_bound(le), n] for le, n in sorted(self.buckets.items())],
                 "seconds": self.seconds, "observed": self.observed}

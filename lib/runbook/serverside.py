@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from runbook import promtext
+from runbook.kubesample import workload_of
 from runbook.results import LoadTestResults
 from runbook.sampler import META, SAMPLES
 
@@ -224,13 +225,7 @@ def _counters(line: dict[str, Any], labels: list[str]) -> promtext.ServiceCounte
         raw = (line["values"].get("services") or {}).get(label)
         if raw is None:
             continue
-        part = promtext.ServiceCounters.from_dict(raw)
-        for code, n in part.by_code.items():
-            total.by_code[code] = total.by_code.get(code, 0.0) + n
-        for le, n in part.buckets.items():
-            total.buckets[le] = total.buckets.get(le, 0.0) + n
-        total.seconds += part.seconds
-        total.observed += part.observed
+        total.add(promtext.ServiceCounters.from_dict(raw))
     return total
 
 
@@ -258,7 +253,7 @@ def _pods(samples: Samples, t0: float) -> dict[str, dict[str, Any]]:
             "cpu": np.array([r["cpu_cores"] if r and r["cpu_cores"] is not None else np.nan for r in readings], dtype=float),
             "memory": np.array([r["memory_bytes"] if r and r["memory_bytes"] is not None else np.nan for r in readings], dtype=float),
             "cpu_limit": limit.get("cpu_cores"), "memory_limit": limit.get("memory_bytes"),
-            "workload": limit.get("deployment") or f"{pod.split('/')[0]}/{pod.split('/')[-1].rsplit('-', 2)[0]}",
+            "workload": limit.get("deployment") or f"{pod.split('/')[0]}/{workload_of(pod.split('/')[-1])}",
         }
     return pods
 
