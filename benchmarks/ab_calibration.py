@@ -12,6 +12,12 @@ the sides with the runbook's own statistics:
 
     python benchmarks/ab_calibration.py --aa 20 --delays 0.5,1 --per-delay 5 --workers 2
 
+Each trial is also judged as if every percentile were judged however few requests lie
+beyond it (compare.MIN_BEYOND = 0), to show what the tail rule prevents: with short rounds
+and few users the p99 of a round is its maximum, e.g.
+
+    python benchmarks/ab_calibration.py --aa 20 --delays "" --round-s 2 --users 20 --workers 2
+
 Traffic goes to 127.0.0.1 only. Results are printed and written as JSON (--out).
 """
 
@@ -31,12 +37,13 @@ sys.path.insert(0, str(ROOT / "lib"))
 
 from runbook import commands  # noqa: E402
 from runbook.baseline import baseline_host  # noqa: E402
-from runbook.compare import SLOWER, compare  # noqa: E402
+from runbook import compare  # noqa: E402
+from runbook.compare import SLOWER  # noqa: E402
 from runbook.config import RunConfig  # noqa: E402
 from runbook.loadtest import run_load_test  # noqa: E402
 from runbook.results import load_results  # noqa: E402
 from runbook.services import Service, load_services  # noqa: E402
-from runbook.slo import load_slo  # noqa: E402
+from runbook.slo import SLO, load_slo  # noqa: E402
 from runbook.targets.local import stop_process  # noqa: E402
 
 
@@ -64,14 +71,36 @@ def trial(delay_ms: float, rounds: int, round_s: int, users: int) -> dict[str, o
         finally:
             stop_process(stand_in.pid) if stand_in.poll() is None else None
         results = load_results(out / "load_test")
-        changes = compare(results.rounds, ["foo", "bar"], results.profile["schedule"], load_slo(ROOT / "load_test" / "slo.yaml"))
     return {
         "delay_ms": delay_ms,
-        "p95": {name: {"change": c["p95"].change, "low": c["p95"].low, "high": c["p95"].high, "verdict": c["p95"].verdict}
-                for name, c in changes.items()},
-        "slower_metrics": [f"{name}.{m}" for name, metrics in changes.items() for m, c in metrics.items() if c.verdict == SLOWER],
+        "rounds": results.rounds,
+        "schedule": results.profile["schedule"],
         "baseline_p95_ms": {name: results.baseline[name].percentile(95) for name in results.baseline},
     }
+
+
+def judge(measured: dict[str, object], slo: SLO) -> dict[str, object]:
+    """The runbook's verdicts on one trial, and which metrics it would call slower without the tail rule."""
+    changes = compare.compare(measured["rounds"], ["foo", "bar"], measured["schedule"], slo)
+    kept = compare.MIN_BEYOND
+    compare.MIN_BEYOND = 0  # as before the rule: every percentile judged, however few requests lie beyond it
+    try:
+        unguarded = compare.compare(measured["rounds"], ["foo", "bar"], measured["schedule"], slo)
+    finally:
+        compare.MIN_BEYOND = kept
+    return {
+        "delay_ms": measured["delay_ms"],
+        "p95": {name: {"change": c["p95"].change, "low": c["p95"].low, "high": c["p95"].high, "verdict": c["p95"].verdict}
+                for name, c in changes.items()},
+        "slower_metrics": _slower(changes),
+        "slower_metrics_without_tail_rule": _slower(unguarded),
+        "not_judged": [f"{name}.{m}" for name, metrics in changes.items() for m, c in metrics.items() if c.verdict == compare.TOO_FEW],
+        "baseline_p95_ms": measured["baseline_p95_ms"],
+    }
+
+
+def _slower(changes: dict[str, dict[str, compare.Change]]) -> list[str]:
+    return [f"{name}.{m}" for name, metrics in changes.items() for m, c in metrics.items() if c.verdict == compare.SLOWER]
 
 
 def main() -> int:
@@ -88,12 +117,17 @@ def main() -> int:
     plan = [0.0] * args.aa + [float(d) for d in args.delays.split(",") if d for _ in range(args.per_delay)]
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=args.workers) as pool:
-        trials = list(pool.map(lambda d: trial(d, args.rounds, args.round_s, args.users), plan))
+        measured = list(pool.map(lambda d: trial(d, args.rounds, args.round_s, args.users), plan))
+    slo = load_slo(ROOT / "load_test" / "slo.yaml")
+    trials = [judge(m, slo) for m in measured]
     aa = [t for t in trials if t["delay_ms"] == 0]
     summary = {
         "aa_trials": len(aa),
         "aa_p95_slower": sum(any(v["verdict"] == SLOWER for v in t["p95"].values()) for t in aa),
         "aa_any_metric_slower": sum(bool(t["slower_metrics"]) for t in aa),
+        "aa_any_metric_slower_without_tail_rule": sum(bool(t["slower_metrics_without_tail_rule"]) for t in aa),
+        "aa_slower_without_tail_rule": sorted({m for t in aa for m in t["slower_metrics_without_tail_rule"]}),
+        "not_judged": sorted({m for t in trials for m in t["not_judged"]}),
         "detected_foo_p95_slower": {
             str(d): [sum(t["p95"]["foo"]["verdict"] == SLOWER for t in trials if t["delay_ms"] == float(d)),
                      sum(t["delay_ms"] == float(d) for t in trials)]

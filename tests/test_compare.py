@@ -66,13 +66,13 @@ def test_less_throughput_is_slower_and_failures_are_compared_as_differences():
 
 
 def test_pairs_that_agree_by_chance_are_no_more_certain_than_one_rounds_noise():
-    # 50 requests a round: the three pairs agree exactly (+2% each), but one round's p95 of 50
+    # 120 requests a round: the three pairs agree exactly (+2% each), but one round's p95 of 120
     # requests is uncertain by several percent; the interval must say so.
-    base = np.linspace(1.0, 3.0, 50)
+    base = np.linspace(1.0, 3.0, 120)
     rounds = {}
     for number, side in enumerate(ORDER, 1):
         latency = base * 1.02 if side == "candidate" else base
-        rounds[("foo", side, number)] = (latency, np.ones(50, dtype=bool))
+        rounds[("foo", side, number)] = (latency, np.ones(120, dtype=bool))
     p95 = compare.compare_service("foo", rounds, ORDER, 10.0, {})["p95"]
     assert p95.change == pytest.approx(0.02)
     assert p95.low < 0 < p95.high and p95.verdict == compare.SAME
@@ -83,9 +83,13 @@ def test_pairs_that_agree_by_chance_are_no_more_certain_than_one_rounds_noise():
 
 def test_too_few_pairs_or_an_empty_side_give_no_verdict():
     rounds = rounds_for([2, 2, 2], [2, 2, 2])
-    del rounds[("foo", "baseline", 4)], rounds[("foo", "baseline", 5)]
+    for number in (4, 5):  # a zero latency cannot be compared by ratio: one usable pair is left
+        rounds[("foo", "baseline", number)][0][:] = 0.0
     p95 = compare.compare_service("foo", rounds, ORDER, 10.0, {})["p95"]
     assert p95.change is None and p95.verdict == compare.SAME and p95.text() == "–"
+    # A side with no rounds at all has no successes to judge a percentile by.
+    alone = {key: value for key, value in rounds_for([2, 2, 2], [2, 2, 2]).items() if key[1] == "candidate"}
+    assert compare.compare_service("foo", alone, ORDER, 10.0, {})["p95"].verdict == compare.TOO_FEW
 
 
 def test_the_shipped_slo_file_is_valid_and_services_inherit_the_default(tmp_path):
@@ -203,7 +207,7 @@ def test_a_side_without_rounds_keeps_what_the_other_side_measured():
     rounds = {key: value for key, value in rounds_for([2, 2, 2], [2, 2, 2]).items() if key[1] == "candidate"}
     changes = compare.compare_service("foo", rounds, ORDER, 10.0, {"p95": 0.25})
     p95, ratio = changes["p95"], changes["failure_ratio"]
-    assert (p95.metric, p95.verdict, p95.candidate, p95.baseline, p95.limit) == ("p95", compare.SAME, [2.0, 2.0, 2.0], [None] * 3, 0.25)
+    assert (p95.metric, p95.verdict, p95.candidate, p95.baseline, p95.limit) == ("p95", compare.TOO_FEW, [2.0, 2.0, 2.0], [None] * 3, 0.25)
     assert ratio.baseline == [None] * 3 and ratio.candidate == [0.0] * 3
     assert changes["throughput"].baseline == [0.0] * 3
 
@@ -256,3 +260,38 @@ def test_the_failure_ratio_reads_in_percentage_points_and_verdicts_at_zero():
     assert compare.headline({"foo": {"p95": compare.Change("p95", -0.2, -0.3, -0.1, compare.FASTER, [], []),
                                      "p50": compare.Change("p50", -0.2, -0.3, -0.1, compare.FASTER, [], [])}}) == \
         "faster: foo p95 -20% (-30%..-10%); foo p50 -20% (-30%..-10%)"
+
+
+def test_a_percentile_is_judged_only_with_five_successes_beyond_it_in_every_round():
+    assert [compare.needed_successes(m) for m in compare.METRICS] == [10, 100, 500, 0, 0]
+    # 499 successes a round: p99 has fewer than 5 above it, p95 has plenty. A tenfold p99 is not judged.
+    rounds = rounds_for([2, 2, 2], [2, 2, 2], n=499)
+    for number, side in enumerate(ORDER, 1):
+        if side == "candidate":
+            rounds[("foo", side, number)][0][-6:] = 20.0
+    changes = compare.compare_service("foo", rounds, ORDER, 10.0, {"p99": 0.5})
+    p99 = changes["p99"]
+    assert (p99.change, p99.low, p99.high, p99.verdict, p99.limit) == (None, None, None, compare.TOO_FEW, 0.5)
+    assert p99.candidate[0] > 2 and p99.baseline == [2.0] * 3 and p99.text() == "–" and not p99.worse
+    assert changes["p95"].verdict == compare.SAME and changes["p95"].change == pytest.approx(0.0)
+    # One round short of 500 is enough to withhold the verdict; with 500 in every round it is judged.
+    assert compare.compare_service("foo", rounds_for([4, 4, 4], [2, 2, 2], n=500), ORDER, 10.0, {})["p99"].verdict == compare.SLOWER
+    short = rounds_for([4, 4, 4], [2, 2, 2], n=500)
+    short[("foo", "baseline", 4)][1][0] = False  # 499 successes in one baseline round
+    assert compare.compare_service("foo", short, ORDER, 10.0, {})["p99"].verdict == compare.TOO_FEW
+    assert compare.compare_service("foo", short, ORDER, 10.0, {})["p95"].verdict == compare.SLOWER
+    # Failures do not count towards it; the failure ratio and throughput are always judged.
+    failing = rounds_for([2, 2, 2], [2, 2, 2], n=100, fail={("candidate", 2): 1})
+    changes = compare.compare_service("foo", failing, ORDER, 10.0, {})
+    assert changes["p95"].verdict == compare.TOO_FEW and changes["p50"].verdict == compare.SAME
+    assert changes["failure_ratio"].verdict != compare.TOO_FEW and changes["throughput"].verdict != compare.TOO_FEW
+
+
+def test_the_headline_names_what_it_could_not_judge():
+    too_few = compare.Change("p99", None, None, None, compare.TOO_FEW, [], [])
+    same = compare.Change("p95", 0.01, -0.1, 0.1, compare.SAME, [], [])
+    worse = compare.Change("p50", 0.4, 0.2, 0.6, compare.SLOWER, [], [], 0.25)
+    assert compare.headline({"foo": {"p95": same, "p99": too_few}, "bar": {"p99": too_few}}) == (
+        "no significant change (not judged, too few requests a round: foo p99, bar p99)")
+    assert compare.headline({"foo": {"p50": worse, "p99": too_few}}) == (
+        "foo p50 +40% (+20%..+60%), over the 25% limit (not judged, too few requests a round: foo p99)")

@@ -344,6 +344,7 @@ def comparison_section(verdict="slower"):
     foo = {m: dict(metric) for m in ("p50", "p95", "p99", "throughput", "failure_ratio")}
     foo["p95"] = {**metric, "change": 0.5, "low": 0.3, "high": 0.7, "verdict": verdict, "beyond_limit": False,
                   "candidate_rounds": [3.0, 3.0, 3.0]}
+    foo["p99"] = {**metric, "change": None, "low": None, "high": None, "verdict": "too few requests"}
     return {"baseline": {"ref": "HEAD^1", "sha": "b" * 40}, "available": True, "why": "", "pairs": 3, "round_s": 30,
             "warmup_s": 12, "order": [], "confidence": 0.95, "verdict": "slower", "failed": False,
             "headline": "all fine @everyone [click](https://evil.example)", "services": {"foo": foo}}
@@ -358,7 +359,10 @@ def test_the_comparison_reaches_the_comment_rebuilt_from_its_numbers(run, github
     body = github.comments[0]["body"]
     # The headline is rebuilt from the numbers (the artifact's own text is not trusted), and the
     # limit's verdict too: +50% is beyond 25%, whatever beyond_limit said.
-    assert "**Against the base**: foo p95 +50% (+30%..+70%), over the 25% limit" in body
+    assert ("**Against the base**: foo p95 +50% (+30%..+70%), over the 25% limit (not judged, too few requests "
+            "a round: foo p99)") in body
+    assert "| `foo` | p99 | 2.0 ms | 2.0 ms | – | too few requests | 25% |" in body
+    assert "at least 5 successful requests above it (p50: 10, p95: 100, p99: 500 a round)" in body
     assert "evil.example" not in body and "all fine" not in body
     assert "| `foo` | p95 | 2.0 ms | 3.0 ms | +50% (+30%..+70%) | slower ❌ | 25% |" in body
     assert "Load test failed" in body  # the artifact said passed; its own numbers say otherwise

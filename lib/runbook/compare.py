@@ -9,9 +9,11 @@ from how much the rounds vary, not from the thousands of requests inside a round
 are not independent: a slow second slows all of them). With so few pairs, their spread can
 by chance come out far smaller than the noise of one round's percentile, so the spread used
 is never less than that sampling noise (the order statistics around the percentile; Poisson
-for a count; binomial for a ratio). A change is significant when its interval is entirely
-on one side of zero; the run fails only when a change is significant, for the worse, and
-beyond the regression limit in slo.yaml.
+for a count; binomial for a ratio). A percentile is judged only when every round has at
+least MIN_BEYOND successful requests above it: the p99 of 40 requests is their maximum, and
+no estimate of its noise from 40 requests can be trusted. A change is significant when its
+interval is entirely on one side of zero; the run fails only when a change is significant,
+for the worse, and beyond the regression limit in slo.yaml.
 """
 
 from __future__ import annotations
@@ -27,9 +29,14 @@ from runbook.slo import SLO
 
 CONFIDENCE = 0.95
 METRICS = ("p50", "p95", "p99", "throughput", "failure_ratio")
+PERCENTILES = ("p50", "p95", "p99")
 #: For which metrics a higher number is worse.
 HIGHER_IS_WORSE = {"p50": True, "p95": True, "p99": True, "throughput": False, "failure_ratio": True}
 SLOWER, FASTER, SAME = "slower", "faster", "no significant change"
+TOO_FEW = "too few requests"
+VERDICTS = (SLOWER, FASTER, SAME, TOO_FEW)
+#: Successful requests every round must have above a percentile for it to be judged.
+MIN_BEYOND = 5
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,13 @@ def round_metric(metric: str, latency: np.ndarray, ok: np.ndarray, round_s: floa
         return float((~ok).sum() / ok.size) if ok.size else None
     good = latency[ok]
     return float(np.percentile(good, int(metric[1:]))) if good.size else None
+
+
+def needed_successes(metric: str) -> int:
+    """How many successes a round needs for the metric to be judged: 10 for p50, 100 for p95, 500 for p99."""
+    if metric not in PERCENTILES:
+        return 0
+    return math.ceil(MIN_BEYOND / (1 - int(metric[1:]) / 100) - 1e-9)
 
 
 def sampling_variance(metric: str, latency: np.ndarray, ok: np.ndarray) -> float:
@@ -154,7 +168,7 @@ def compare_service(
     pairs = [(i + 1, i + 2) for i in range(0, len(order) - 1, 2)]
     changes = {}
     for metric in METRICS:
-        cand, base, noise = [], [], []
+        cand, base, noise, fewest = [], [], [], math.inf
         for first, second in pairs:
             by_side = {order[first - 1]: first, order[second - 1]: second}
             c_round = rounds.get((name, "candidate", by_side["candidate"]), empty)
@@ -162,9 +176,12 @@ def compare_service(
             cand.append(round_metric(metric, *c_round, round_s))
             base.append(round_metric(metric, *b_round, round_s))
             noise.append(sampling_variance(metric, *c_round) + sampling_variance(metric, *b_round))
+            fewest = min(fewest, int(c_round[1].sum()), int(b_round[1].sum()))
         found = paired_change(metric, cand, base, noise)
         limit = limits.get(metric)
-        if found is None:
+        if fewest < needed_successes(metric):
+            changes[metric] = Change(metric, None, None, None, TOO_FEW, cand, base, limit)
+        elif found is None:
             changes[metric] = Change(metric, None, None, None, SAME, cand, base, limit)
         else:
             change, low, high = found
@@ -184,17 +201,26 @@ LABELS = {"p50": "p50", "p95": "p95", "p99": "p99", "throughput": "throughput", 
 
 
 def headline(changes: dict[str, dict[str, Change]]) -> str:
-    """The one-line answer: 'no significant change', or what got worse (and whether beyond its limit)."""
+    """The one-line answer: 'no significant change', or what got worse (and whether beyond its limit).
+
+    Percentiles that had too few requests to be judged are named after it.
+    """
     worse = [(name, c) for name, metrics in changes.items() for c in metrics.values() if c.worse]
     better = [(name, c) for name, metrics in changes.items() for c in metrics.values() if c.verdict == FASTER]
-    if not worse:
-        if better:
-            return "faster: " + "; ".join(f"{name} {LABELS[c.metric]} {c.text()}" for name, c in better)
-        return SAME
-    parts = []
-    for name, c in worse:
-        limit = ""
-        if c.limit is not None:
-            limit = f", over the {c.limit:.0%} limit" if c.beyond_limit else f", within the {c.limit:.0%} limit"
-        parts.append(f"{name} {LABELS[c.metric]} {c.text()}{limit}")
-    return "; ".join(parts)
+    unjudged = [f"{name} {LABELS[c.metric]}" for name, metrics in changes.items() for c in metrics.values()
+                if c.verdict == TOO_FEW]
+    if worse:
+        parts = []
+        for name, c in worse:
+            limit = ""
+            if c.limit is not None:
+                limit = f", over the {c.limit:.0%} limit" if c.beyond_limit else f", within the {c.limit:.0%} limit"
+            parts.append(f"{name} {LABELS[c.metric]} {c.text()}{limit}")
+        answer = "; ".join(parts)
+    elif better:
+        answer = "faster: " + "; ".join(f"{name} {LABELS[c.metric]} {c.text()}" for name, c in better)
+    else:
+        answer = SAME
+    if unjudged:
+        answer += f" (not judged, too few requests a round: {', '.join(unjudged)})"
+    return answer

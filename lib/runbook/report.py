@@ -202,6 +202,11 @@ def render_comparison(comparison: dict[str, Any]) -> str:
             flag = {"slower": "slower ❌" if c["beyond_limit"] else "slower ⚠️", "faster": "faster"}.get(c["verdict"], c["verdict"])
             limit = "–" if c["limit"] is None else f"{c['limit']:.0%}"
             lines.append(f"| `{name}` | {LABELS[metric]} | {before} | {after} | {change.text()} | {flag} | {limit} |")
+    if any(c["verdict"] == compare.TOO_FEW for metrics in comparison["services"].values() for c in metrics.values()):
+        needed = ", ".join(f"{m}: {compare.needed_successes(m):,}" for m in compare.PERCENTILES)
+        lines += ["", f"A percentile is judged only when every round has at least {compare.MIN_BEYOND} successful "
+                  f"requests above it ({needed} a round): a longer "
+                  "`--run-time` or more users gives it more."]
     return "\n".join(lines)
 
 

@@ -221,7 +221,7 @@ def _comparison_section(raw: Any) -> dict[str, Any] | None:
         for metric in compare.METRICS:
             c = metrics.get(metric)
             where = f"comparison.services.{name}.{metric}"
-            if not isinstance(c, dict) or c.get("verdict") not in (compare.SLOWER, compare.FASTER, compare.SAME):
+            if not isinstance(c, dict) or c.get("verdict") not in compare.VERDICTS:
                 raise InvalidResult(f"result.json: {where} is missing or has no known verdict")
             rounds = {side: [_number(v, f"{where}.{side}_rounds", allow_none=True) for v in (c.get(f"{side}_rounds") or [])[:40]]
                       for side in ("candidate", "baseline")}
