@@ -182,11 +182,14 @@ class FakeKube:
                 status, body = fake.answer(self.path)
                 text = isinstance(body, str)  # a proxied metrics page, as the pod wrote it
                 data = body.encode() if text else json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain; version=0.0.4" if text else "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/plain; version=0.0.4" if text else "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # a client that gave up on a slow answer, as the sampler's reads do at their timeout
 
             def log_message(self, *args: object) -> None:
                 pass
