@@ -9,6 +9,8 @@ timeouts as killed and leaving out the mutants listed in benchmarks/equivalent_m
     pip install -r requirements-dev.txt      # mutmut 3.8.1
     python benchmarks/mutation.py            # mutmut run, then the table
     python benchmarks/mutation.py --report   # the table from the last run only
+    python benchmarks/mutation.py --only 'runbook.config*' --tests tests/test_config.py
+                                             # one module against its own tests
     cd .cache/mutation && mutmut show NAME   # what a surviving mutant changed
 
 mutmut names modules after their path and understands a src/ layout only, so it runs in a
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -40,8 +43,11 @@ def equivalent() -> dict[str, str]:
     return found
 
 
-def prepare() -> None:
-    """A copy of the tracked files with lib/ as src/, where mutmut's module names match the imports."""
+def prepare(tests: list[str] | None = None) -> None:
+    """A copy of the tracked files with lib/ as src/, where mutmut's module names match the imports.
+
+    tests: the test files mutants are run against, instead of pyproject.toml's selection.
+    """
     import shutil
 
     shutil.rmtree(WORK, ignore_errors=True)
@@ -54,7 +60,12 @@ def prepare() -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
     config = WORK / "pyproject.toml"
-    config.write_text(config.read_text().replace('"lib/runbook/', '"src/runbook/').replace('source_paths = ["lib"]', 'source_paths = ["src"]'))
+    text = config.read_text().replace('"lib/runbook/', '"src/runbook/').replace('source_paths = ["lib"]', 'source_paths = ["src"]')
+    if tests:
+        start = text.index("pytest_add_cli_args_test_selection = [")
+        end = text.index("]", start) + 1
+        text = text[:start] + "pytest_add_cli_args_test_selection = " + json.dumps(tests) + text[end:]
+    config.write_text(text)
 
 
 def results() -> dict[str, str]:
@@ -92,10 +103,12 @@ def main() -> int:
     parser.add_argument("--max-children", type=int, default=2)
     parser.add_argument("--only", nargs="*", default=[], metavar="PATTERN",
                         help="mutant name patterns (runbook.slo*): run only those, in the existing copy if there is one")
+    parser.add_argument("--tests", nargs="*", default=[], metavar="FILE",
+                        help="run the mutants against these test files only (a fresh copy): a module's own tests")
     args = parser.parse_args()
     if not args.report:
-        if not (args.only and (WORK / "mutants").is_dir()):
-            prepare()
+        if args.tests or not (args.only and (WORK / "mutants").is_dir()):
+            prepare(args.tests)
         subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children), *args.only],
                        cwd=WORK, check=False, timeout=4 * 3600)
     statuses = results()
