@@ -178,6 +178,8 @@ class FakeKube:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True  # headers and body are two writes: no delayed-ACK wait between them
+
             def do_GET(self) -> None:  # noqa: N802
                 status, body = fake.answer(self.path)
                 text = isinstance(body, str)  # a proxied metrics page, as the pod wrote it
