@@ -1,7 +1,9 @@
 """The publish stage with real PyGithub over real HTTP to a local server that speaks the GitHub REST API."""
 
 import json
+import logging
 import re
+import shutil
 
 import pytest
 
@@ -13,6 +15,7 @@ from runbook.errors import PublishError, Required
 from runbook.publish import MARKER, BODY_LIMIT, comment_body, publish_run
 from runbook.report import build_report
 from runbook.rundir import RunFolder
+from runbook.targets.base import Outcome
 from support.fake_github import FakeGitHub
 from test_report import write_load_test
 
@@ -398,3 +401,183 @@ def test_the_server_side_reaches_the_comment_as_lines_not_charts(run, github, tm
     assert not [p for p in PAYLOADS if p in rendered_outside_code(body)]
     # The key lines, not every chart: the server side's charts stay in the report.
     assert len(IMAGE.findall(body)) == 3 and "resources.png" not in body and "server-latency.png" not in body
+
+
+# -- every outcome, message and body by its words -------------------------------------------------------------
+
+def footerless(body):
+    """The body without its last line (the time it was updated)."""
+    head, _, last = body.rpartition("\n")
+    assert re.fullmatch(r"<sub>Updated \d{4}-\d\d-\d\dT[\d:]+(\.\d+)?(\+00:00|Z) by the runbook's publish stage\.</sub>", last), last
+    return head.rstrip("\n")
+
+
+def test_what_a_publish_says_it_did(run, github, tmp_path):
+    outcome = publish_run(config(run), run, env_for(github, tmp_path))
+    (comment,) = github.comments
+    sha = github.refs["heads/runbook-assets"]
+    assert outcome == Outcome("publish", True, "created the summary comment on pull request #7", [
+        f"comment: https://github.invalid/octo/app/pull/7#issuecomment-{comment['id']}",
+        f"charts: commit {sha} on branch runbook-assets",
+        "pull request from the pull_request event"])
+    # The links under the summary, in their order, between middle dots.
+    link_line = footerless(comment["body"]).rsplit("\n\n", 1)[1]
+    assert link_line == ("[workflow run](https://github.invalid/octo/app/actions/runs/555) · [the whole report "
+                         "(report.html)](https://github.invalid/octo/app/actions/runs/555#artifacts) · [run folder: "
+                         "notebooks, CSVs, diagnostics (artifact)](https://github.invalid/octo/app/actions/runs/555#artifacts)")
+    # The summary's own heading is one level under the comment's.
+    assert comment["body"].startswith(f"{MARKER}\n\n## Load test passed")
+
+
+def test_nowhere_to_publish_and_a_moved_pull_request_are_outcomes(run, github, tmp_path):
+    env = env_for(github, tmp_path)
+    env.pop("GITHUB_TOKEN")
+    assert publish_run(config(run), run, env) == Outcome(
+        "publish", False, "not published: no GITHUB_TOKEN in the environment (a local run, or the token was not passed)")
+    event = {"workflow_run": {"id": 9002, "event": "pull_request", "head_sha": "c" * 40, "pull_requests": [{"number": 7}]}}
+    outcome = publish_run(config(run), run, env_for(github, tmp_path, event, GITHUB_EVENT_NAME="workflow_run"))
+    assert outcome == Outcome("publish", False, f"not published: pull request #7 has moved on to {HEAD}; this run "
+                                                f"tested {'c' * 40}")
+
+
+@pytest.mark.parametrize(("method", "path", "event", "action"), [
+    ("GET", r"/repos/octo/app$", None, "reading the repository"),
+    ("GET", r"/repos/octo/app/pulls$", "fork", "finding the pull request"),
+    ("GET", r"/repos/octo/app/pulls/7$", None, "reading pull request #7"),
+    ("POST", r"/repos/octo/app/git/blobs", None, "committing the charts to branch runbook-assets"),
+    ("POST", r"/repos/octo/app/issues/7/comments", None, "commenting on pull request #7"),
+])
+def test_each_api_call_says_what_it_was_doing(run, github, tmp_path, method, path, event, action):
+    github.fail(method, path, 500, "boom")
+    extra = {}
+    if event == "fork":
+        github.pulls.clear()
+        github.add_pull(7, HEAD, fork=True)
+        event, extra = failed_run_event([], "someone-else/app"), {"GITHUB_EVENT_NAME": "workflow_run"}
+    with pytest.raises(PublishError) as caught:
+        publish_run(config(run), run, env_for(github, tmp_path, event, **extra))
+    assert str(caught.value) == f"GitHub answered 500 'boom' while {action}: see GitHub's message"
+
+
+def test_a_repository_that_is_not_found_is_named_without_a_pull_request(run, github, tmp_path):
+    github.fail("GET", r"/repos/octo/app$", 404, "Not Found")
+    with pytest.raises(PublishError) as caught:
+        publish_run(config(run), run, env_for(github, tmp_path))
+    assert str(caught.value) == (
+        "GitHub answered 404 'Not Found' while reading the repository: octo/app was not found, or the token cannot see "
+        "it: check GITHUB_REPOSITORY, the pull request number, and that the token has access to the repository")
+
+
+def test_a_workflow_run_that_uploaded_nothing_gets_its_failed_steps_in_process(github, tmp_path):
+    github.jobs[9100] = [{"name": "Runbook on kind", "conclusion": "failure",
+                          "steps": [{"name": "Install the runbook", "conclusion": "failure"}]},
+                         {"name": "Lint", "conclusion": "failure", "steps": []}]
+    folder = RunFolder(tmp_path / "no-artifact").create()
+    # What the publish invocation itself recorded: not a run, and its pull request is not the run's.
+    folder.write_run({"github": {"pr": 3}, "stages": {"publish": {"status": "running"}}})
+    env = env_for(github, tmp_path, failed_run_event([{"number": 7}]), GITHUB_EVENT_NAME="workflow_run", GITHUB_RUN_ID="1")
+    outcome = publish_run(config(folder), folder, env)
+    (comment,) = github.comments
+    assert comment["issue"] == 7
+    assert footerless(comment["body"]) == "\n".join([
+        MARKER, "## Runbook failed ❌", "",
+        "The runbook workflow ended with ` failure ` before it produced any results, so there are no numbers for this commit.",
+        "", "- job ` Runbook on kind `, step ` Install the runbook ` failed", "- job ` Lint ` failed", "",
+        "Its log says why.", "", "[workflow run](https://github.invalid/octo/app/actions/runs/9100)"])
+    assert outcome.details == [f"comment: https://github.invalid/octo/app/pull/7#issuecomment-{comment['id']}",
+                               "no results: the runbook workflow stopped before it uploaded any",
+                               outcome.details[-1]] and github.refs == {}
+
+
+@pytest.mark.parametrize(("stages", "said"), [
+    ({"provision": {"status": "passed"}, "deploy": {"status": "failed", "error": "x" * 700}},
+     f"The **deploy** stage failed: ` {'x' * 599}… `"),
+    ({"provision": {"status": "failed"}}, "The **provision** stage failed: –"),
+    ({"provision": {"status": "passed"}, "lunch": {"status": "failed", "error": "not a stage"}},
+     "The run stopped before its report, and its record names no failed stage."),
+    ("not a mapping", "The run stopped before its report, and its record names no failed stage."),
+])
+def test_the_comment_of_a_run_without_a_report_word_for_word(run, github, tmp_path, stages, said):
+    (run.report / "result.json").unlink()
+    run.write_run({"stages": stages})
+    outcome = publish_run(config(run), run, env_for(github, tmp_path))
+    body = footerless(github.comments[0]["body"])
+    assert body == "\n".join([MARKER, "## Runbook failed ❌", "", said, "",
+                              "The executed notebooks and diagnostics are in the artifact.", "",
+                              body.rsplit("\n", 1)[1]])
+    assert body.rsplit("\n", 1)[1].startswith("[workflow run](https://github.invalid/octo/app/actions/runs/555) · ")
+    assert outcome.details[1] == "no charts: the run stopped before its report"
+
+
+def test_a_comment_too_long_for_github_sheds_mermaid_then_failure_details_then_its_end():
+    def result(services, errors):
+        return {"status": "failed", "target": "local", "target_description": "local", "commit": HEAD,
+                "config": {"users": 1, "spawn_rate": 1, "run_time_s": 1, "wait_min_s": 0, "wait_max_s": 1,
+                           "request_timeout_s": 5, "endpoint": "x"},
+                "services": {f"svc{i}": {"requests": 1, "failures": 1, "rps": 1.0, "min_ms": 1.0, "p50_ms": 1.0,
+                                         "p90_ms": 1.0, "p95_ms": 1.0, "p99_ms": 1.0, "max_ms": 1.0,
+                                         "errors": {f"error {j} " + "x" * 180: 1 for j in range(errors)}}
+                             for i in range(services)}}
+    images = {"throughput": "u1", "latency": "u2", "percentiles": "u3"}
+    mermaid = ["```mermaid\nxychart-beta\n" + "m" * 30_000 + "\n```"]
+    small = comment_body(result(2, 1), images, mermaid, {"run": "u"})
+    assert "xychart-beta" in small and "error 0 " in small
+    no_mermaid = comment_body(result(2, 1), images, mermaid * 3, {"run": "u"})
+    assert "xychart-beta" not in no_mermaid and "error 0 " in no_mermaid
+    no_failures = comment_body(result(30, 12), images, [], {"run": "u"})
+    assert "error 0 " not in no_failures and "| `svc29` |" in no_failures and len(no_failures) <= BODY_LIMIT
+    cut = comment_body(result(1500, 0), images, [], {"run": "u"})
+    assert len(cut) == BODY_LIMIT - 40 + len("\n\n… (cut to GitHub's comment limit)")
+    assert cut.endswith("\n\n… (cut to GitHub's comment limit)")
+
+
+def test_a_body_of_exactly_githubs_limit_is_kept_whole():
+    result = json.loads(json.dumps(RESULT_FOR_LIMIT))
+    images = {"throughput": "u1", "latency": "u2", "percentiles": "u3"}
+    base = comment_body(result, images, [], {})
+    pad = BODY_LIMIT - len(base)
+    body = comment_body(result, images, ["p" * (pad - 2)], {})  # joined to the summary by a blank line
+    assert len(body) == BODY_LIMIT and "p" * (pad - 2) in body
+
+
+RESULT_FOR_LIMIT = {"status": "passed", "target": "local", "target_description": "local", "commit": HEAD,
+                    "config": {"users": 1, "spawn_rate": 1, "run_time_s": 1, "wait_min_s": 0, "wait_max_s": 1,
+                               "request_timeout_s": 5, "endpoint": "x"},
+                    "services": {"foo": {"requests": 1, "failures": 0, "rps": 1.0, "min_ms": 1.0, "p50_ms": 1.0,
+                                         "p90_ms": 1.0, "p95_ms": 1.0, "p99_ms": 1.0, "max_ms": 1.0, "errors": {}}}}
+
+
+def test_the_result_and_charts_are_refused_by_name(run):
+    from runbook.publish import MAX_PNG_BYTES, load_charts, load_result
+
+    assert sorted(load_charts(run)) == ["latency", "percentiles", "throughput"]  # no rounds chart without a comparison
+    with pytest.raises(PublishError) as caught:
+        load_charts(run, compared=True)
+    assert str(caught.value) == f"{run.report / 'rounds.png'} is missing or not a PNG of at most {MAX_PNG_BYTES} bytes"
+    png = (run.report / "latency.png").read_bytes()
+    (run.report / "latency.png").write_bytes(png + b"\0" * (MAX_PNG_BYTES - len(png)))
+    assert len(load_charts(run)["latency"]) == MAX_PNG_BYTES
+    (run.report / "latency.png").write_bytes(png + b"\0" * (MAX_PNG_BYTES + 1 - len(png)))
+    with pytest.raises(PublishError, match="latency.png is missing or not a PNG"):
+        load_charts(run)
+    (run.report / "result.json").write_text("{not json")
+    with pytest.raises(PublishError) as caught:
+        load_result(run)
+    assert str(caught.value).startswith(f"{run.report / 'result.json'} is not JSON: Expecting property name")
+    (run.report / "result.json").unlink()
+    with pytest.raises(PublishError) as caught:
+        load_result(run)
+    assert str(caught.value) == f"{run.report / 'result.json'} is missing: run the report stage first"
+
+
+def test_the_charts_path_keeps_the_run_id_safe_for_a_path(run, github, tmp_path):
+    publish_run(config(run), run, env_for(github, tmp_path, GITHUB_RUN_ID="Run 12/a.b_c"))
+    assert "runbook/pr-7/Run-12-a.b_c/throughput.png" in github.comments[0]["body"]
+
+
+def test_without_mermaid_data_the_comment_says_so_in_the_log(run, github, tmp_path, caplog):
+    shutil.rmtree(run.load_test)  # the report and its charts are there; the requests behind them are not
+    with caplog.at_level(logging.INFO, logger="runbook.publish"):
+        publish_run(config(run), run, env_for(github, tmp_path))
+    assert "xychart-beta" not in github.comments[0]["body"]
+    assert [r.getMessage() for r in caplog.records if r.name == "runbook.publish"][0].startswith("no Mermaid charts: ")
