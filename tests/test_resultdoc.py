@@ -103,3 +103,170 @@ def test_the_server_side_keeps_only_known_words_where_it_is_rendered_as_is(writt
     hostile = changed(written, ("server", "services", "foo", "cpu_of"), "[click](https://evil.example) @everyone")
     assert parse(hostile)["server"]["services"]["foo"]["cpu_of"] == "pods"
     assert parse(written)["server"]["services"]["foo"]["cpu_of"] == "the stand-in process (shared by every service)"
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    """A document with a comparison (rounds B C C B of foo) and the server side."""
+    from test_report import write_compared
+
+    folder = tmp_path_factory.mktemp("compared")
+    write_compared(folder / "load_test")
+    write_server_samples(folder / "load_test", foo_counted=106, bar_counted=0)
+    baseline = {"ref": "HEAD^1", "sha": SHA, "available": True, "why": "",
+                "services": [{"name": "foo", "host": "foo.baseline.localhost"}]}
+    build_report(folder / "load_test", folder / "report", "kind", describe("kind"), SHA, baseline=baseline)
+    return json.loads((folder / "report" / "result.json").read_text())
+
+
+def test_a_compared_document_parses_back_to_itself(compared):
+    assert compared["comparison"]["available"] and set(compared["comparison"]["services"]) == {"foo"}
+    assert compared["server"]["services"]["foo"]["traefik_requests"] is not None
+    assert parse(compared) == compared
+
+
+@pytest.mark.parametrize(("path", "value", "message"), [
+    (("comparison",), "yes", "result.json: comparison is not an object"),
+    (("comparison", "services"), {"Foo": {}}, "result.json: bad comparison entry 'Foo'"),
+    (("comparison", "services", "foo"), [], "result.json: bad comparison entry 'foo'"),
+    (("comparison", "services", "foo", "p95"), KeyError, "result.json: comparison.services.foo.p95 is missing or has no known verdict"),
+    (("comparison", "services", "foo", "p99"), "slower", "result.json: comparison.services.foo.p99 is missing or has no known verdict"),
+    (("comparison", "services", "foo", "p95", "change"), "big", "result.json: comparison.services.foo.p95.change is not a number: 'big'"),
+    (("comparison", "services", "foo", "p95", "low"), "-", "result.json: comparison.services.foo.p95.low is not a number: '-'"),
+    (("comparison", "services", "foo", "p95", "high"), "+", "result.json: comparison.services.foo.p95.high is not a number: '+'"),
+    (("comparison", "services", "foo", "p95", "limit"), "25%", "result.json: comparison.services.foo.p95.limit is not a number: '25%'"),
+    (("comparison", "services", "foo", "p50", "candidate_rounds"), ["x"],
+     "result.json: comparison.services.foo.p50.candidate_rounds is not a number: 'x'"),
+    (("comparison", "services", "foo", "p50", "baseline_rounds"), [True],
+     "result.json: comparison.services.foo.p50.baseline_rounds is not a number: True"),
+    (("comparison", "pairs"), "three", "result.json: comparison.pairs is not a number: 'three'"),
+    (("comparison", "round_s"), None, "result.json: comparison.round_s is not a number: None"),
+    (("comparison", "warmup_s"), "3 s", "result.json: comparison.warmup_s is not a number: '3 s'"),
+    (("comparison", "confidence"), "95%", "result.json: comparison.confidence is not a number: '95%'"),
+    (("comparison", "baseline_services", "foo", "rps"), "x", "result.json: comparison.baseline_services.foo.rps is not a number: 'x'"),
+    (("server",), [], "result.json: server is not an object"),
+    (("server", "services", "Foo"), {}, "result.json: bad server.services entry 'Foo'"),
+    (("server", "services", "foo"), "busy", "result.json: bad server.services entry 'foo'"),
+    (("server", "baseline_services"), {"foo": 1}, "result.json: bad server.baseline_services entry 'foo'"),
+    (("server", "services", "foo", "gap"), "1%", "result.json: server.services.foo.gap is not a number: '1%'"),
+    (("server", "services", "foo", "peak_memory_bytes"), "1 MiB", "result.json: server.services.foo.peak_memory_bytes is not a number: '1 MiB'"),
+    (("server", "services", "foo", "p50"), {"ms": "1"}, "result.json: server.services.foo.p50 is not a number: '1'"),
+    (("server", "services", "foo", "p95"), {"ms": 1.0, "bucket_ms": [0, "2"]}, "result.json: server.services.foo.p95.bucket_ms is not a number: '2'"),
+    (("server", "services", "foo", "replicas"), {"start": "one"}, "result.json: server.services.foo.replicas is not a number: 'one'"),
+    (("server", "services", "foo", "autoscaler"), {"desired_peak": "3"}, "result.json: server.services.foo.autoscaler is not a number: '3'"),
+    (("server", "services", "foo", "autoscaler"), {"cpu_percent_peak": "90%"}, "result.json: server.services.foo.autoscaler is not a number: '90%'"),
+    (("server", "processes", "miner"), {}, "result.json: unknown process 'miner'"),
+    (("server", "processes", "locust"), 5, "result.json: unknown process 'locust'"),
+    (("server", "processes", "locust", "peak_cpu_percent"), "hot", "result.json: server.processes.locust.peak_cpu_percent is not a number: 'hot'"),
+    (("server", "samples", "logs"), {}, "result.json: unknown sample source 'logs'"),
+    (("server", "samples", "traefik"), 3, "result.json: unknown sample source 'traefik'"),
+    (("server", "samples", "traefik", "taken"), "4", "result.json: server.samples.traefik.taken is not a number: '4'"),
+    (("server", "samples", "traefik", "missing"), None, "result.json: server.samples.traefik.missing is not a number: None"),
+    (("slo", "checks", 0, "measured"), "1", "result.json: slo.checks[0].measured is not a number: '1'"),
+    (("slo", "checks", 0, "limit"), None, "result.json: slo.checks[0].limit is not a number: None"),
+    (("slo", "checks", 1, "service"), "Foo", "result.json: slo.checks[1] is not a check of a known kind"),
+    (("slo", "checks", 1, "check"), "p42", "result.json: slo.checks[1] is not a check of a known kind"),
+    (("slo", "checks", 1, "unit"), "s", "result.json: slo.checks[1] is not a check of a known kind"),
+    (("slo", "checks", 1), "p95 <= 250", "result.json: slo.checks[1] is not a check of a known kind"),
+    (("services", "foo", "requests"), None, "result.json: services.foo.requests is not a number: None"),
+    (("services", "foo"), [], "result.json: bad service entry 'foo'"),
+])
+def test_every_refusal_of_a_compared_document_word_for_word(compared, path, value, message):
+    with pytest.raises(InvalidResult) as caught:
+        parse(changed(compared, path, value))
+    assert str(caught.value) == message
+
+
+def test_the_comparison_is_rebuilt_from_its_numbers(compared):
+    again = parse(changed(compared, ("comparison", "headline"), "all fine"))
+    assert again["comparison"]["headline"] == compared["comparison"]["headline"] != "all fine"
+    assert compared["comparison"]["services"]["foo"]["p50"]["verdict"] == "slower"  # 2 ms -> 3 ms in every pair
+    # The document said it did not fail: its numbers say +50% beyond a 25% limit.
+    assert compared["comparison"]["failed"] is True and compared["status"] == "failed"
+    lenient = changed(compared, ("comparison", "failed"), False)
+    lenient["status"] = "passed"
+    assert parse(lenient)["comparison"]["failed"] is True and parse(lenient)["status"] == "failed"
+    within = changed(compared, ("comparison", "services", "foo", "p50", "limit"), 0.9)
+    within = changed(within, ("comparison", "services", "foo", "p95", "limit"), 0.9)
+    within = changed(within, ("comparison", "services", "foo", "p99", "limit"), 0.9)
+    within["comparison"]["failed"] = True
+    assert parse(within)["comparison"]["failed"] is False  # rebuilt both ways: the limits are the document's own
+    assert parse(changed(compared, ("comparison", "verdict"), "hacked"))["comparison"]["verdict"] is None
+    for verdict in ("slower", "faster", "no significant change"):
+        assert parse(changed(compared, ("comparison", "verdict"), verdict))["comparison"]["verdict"] == verdict
+    cut = parse(changed(compared, ("comparison", "order"), ["baseline", "x", "candidate"] * 20))["comparison"]["order"]
+    assert cut == ["baseline", "candidate"] * 13 + ["baseline"]  # the first 40 entries, unknown words left out
+    rounds = parse(changed(compared, ("comparison", "services", "foo", "p50", "candidate_rounds"), [1.0] * 50))
+    assert rounds["comparison"]["services"]["foo"]["p50"]["candidate_rounds"] == [1.0] * 40
+    assert parse(changed(compared, ("comparison", "why"), "w" * 400))["comparison"]["why"] == "w" * 300
+
+
+def test_the_baseline_description_is_cut_and_checked(compared):
+    base = {"ref": "r" * 150, "sha": "not-a-sha", "available": 1, "why": "y" * 400,
+            "services": [{"name": "n" * 50, "host": "h" * 150}, {"name": "Bad Name", "host": "x"}, "not a service"]
+            + [{"name": f"s{i}", "host": "x"} for i in range(30)]}
+    again = parse(changed(compared, ("comparison", "baseline"), base))["comparison"]["baseline"]
+    assert (again["ref"], again["sha"], again["available"], again["why"]) == ("r" * 100, "unknown", True, "y" * 300)
+    assert again["services"][0] == {"name": "n" * 40, "host": "h" * 100}
+    assert [s["name"] for s in again["services"]] == ["n" * 40] + [f"s{i}" for i in range(17)]  # of the first 20
+    assert parse(changed(compared, ("comparison", "baseline"), "HEAD^1"))["comparison"]["baseline"] == {
+        "ref": "", "sha": "unknown", "available": False, "why": "", "services": []}
+    assert parse(compared)["comparison"]["baseline"]["sha"] == SHA
+
+
+def test_a_comparison_that_did_not_happen_says_why_and_nothing_else(compared):
+    again = parse(changed(compared, ("comparison",), {"available": False, "why": "z" * 400, "failed": True,
+                                                        "services": {"foo": "anything"}, "baseline": {}}))
+    assert again["comparison"] == {
+        "baseline": {"ref": "", "sha": "unknown", "available": False, "why": "", "services": []}, "available": False,
+        "why": "z" * 300, "verdict": None, "headline": f"no comparison: {'z' * 300}", "failed": False, "services": {}}
+    assert parse(changed(compared, ("comparison",), None))["comparison"] is None
+
+
+def test_the_server_side_is_rebuilt_from_its_numbers(compared):
+    foo = ("server", "services", "foo")
+    assert parse(changed(compared, (*foo, "gap"), 0.0101))["server"]["services"]["foo"]["reconciled"] is False
+    assert parse(changed(compared, (*foo, "gap"), -0.01))["server"]["services"]["foo"]["reconciled"] is True
+    assert parse(changed(compared, (*foo, "gap"), None))["server"]["services"]["foo"]["reconciled"] is None
+    assert parse(changed(compared, (*foo, "complete"), "yes"))["server"]["services"]["foo"]["complete"] is False
+    assert parse(changed(compared, (*foo, "complete"), "yes"))["server"]["services"]["foo"]["reconciled"] is None
+    assert parse(changed(compared, (*foo, "p95"), {"ms": 1.5, "bucket_ms": [1, 2, 3]}))["server"]["services"]["foo"]["p95"] == {
+        "ms": 1.5, "bucket_ms": None}
+    assert parse(changed(compared, (*foo, "p95"), {"ms": 1.5, "bucket_ms": [1, None]}))["server"]["services"]["foo"]["p95"] == {
+        "ms": 1.5, "bucket_ms": [1, None]}
+    assert parse(changed(compared, (*foo, "p50"), "fast"))["server"]["services"]["foo"]["p50"] == {"ms": None, "bucket_ms": None}
+    assert parse(changed(compared, (*foo, "replicas"), {"start": 1, "peak": 3.0, "end": 0}))["server"]["services"]["foo"][
+        "replicas"] == {"start": 1, "peak": 3, "end": 0}
+    assert parse(changed(compared, (*foo, "replicas"), "many"))["server"]["services"]["foo"]["replicas"] == {}
+    scaled = parse(changed(compared, (*foo, "autoscaler"), {"desired_peak": 4, "scaling": "s" * 150}))
+    assert scaled["server"]["services"]["foo"]["autoscaler"] == {"desired_peak": 4, "cpu_percent_peak": None, "scaling": "s" * 100}
+    assert parse(changed(compared, (*foo, "autoscaler"), {"desired_peak": 2}))["server"]["services"]["foo"]["autoscaler"]["scaling"] is None
+    assert parse(changed(compared, (*foo, "autoscaler"), []))["server"]["services"]["foo"]["autoscaler"] == {}
+    samples = parse(changed(compared, ("server", "samples", "traefik", "first_error"), "e" * 400))["server"]["samples"]["traefik"]
+    assert samples["first_error"] == "e" * 300 and samples["taken"] == compared["server"]["samples"]["traefik"]["taken"]
+    assert parse(changed(compared, ("server", "notes"), ["n" * 400] * 12))["server"]["notes"] == ["n" * 300] * 10
+
+
+@pytest.mark.parametrize(("share", "saturated"), [(0.2, True), (0.19, False), (None, False), (0.9, True)])
+def test_the_generator_is_saturated_from_a_fifth_of_the_samples(compared, share, saturated):
+    again = parse(changed(compared, ("server", "processes", "locust", "saturated_share"), share))
+    assert again["server"]["generator_saturated"] is saturated
+    assert parse(changed(compared, ("server", "processes"), {}))["server"]["generator_saturated"] is False
+
+
+def test_texts_and_lists_of_the_top_level_are_cut(written):
+    doc = changed(written, ("generated",), "g" * 50)
+    doc["load_test"] = {"started": "s" * 50, "finished": 7, "other": "x"}
+    doc["slo"]["file"] = "f" * 250
+    doc["services"]["foo"]["errors"] = {"e" * 600: 2}
+    again = parse(doc)
+    assert again["generated"] == "g" * 40 and again["load_test"] == {"started": "s" * 40, "finished": "7"}
+    assert again["slo"]["file"] == "f" * 200 and again["services"]["foo"]["errors"] == {"e" * 500: 2}
+    checks = written["slo"]["checks"]
+    many = parse(changed(written, ("slo", "checks"), (checks * 200)[:250]))
+    assert len(many["slo"]["checks"]) == 200
+    assert parse(changed(written, ("slo",), "held"))["slo"] == {"file": "", "held": True, "checks": []}
+    assert parse(changed(written, ("services", "foo", "p99_ms"), None))["services"]["foo"]["p99_ms"] is None
+    assert parse(changed(written, ("services", "foo", "throughput_ratio"), None))["services"]["foo"]["throughput_ratio"] is None
+    assert "throughput_ratio" not in parse(changed(written, ("services", "foo", "throughput_ratio"), KeyError))["services"]["foo"]
+    assert parse(changed(written, ("server",), None))["server"] is None
