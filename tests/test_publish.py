@@ -580,4 +580,50 @@ def test_without_mermaid_data_the_comment_says_so_in_the_log(run, github, tmp_pa
     with caplog.at_level(logging.INFO, logger="runbook.publish"):
         publish_run(config(run), run, env_for(github, tmp_path))
     assert "xychart-beta" not in github.comments[0]["body"]
-    assert [r.getMessage() for r in caplog.records if r.name == "runbook.publish"][0].startswith("no Mermaid charts: ")
+    (message,) = [r.getMessage() for r in caplog.records if r.name == "runbook.publish"]
+    assert message.startswith("no Mermaid charts: ") and str(run.load_test) in message  # the error itself, with its path
+
+
+def test_the_no_results_comment_cuts_what_the_event_names(github, tmp_path):
+    from runbook.githubapi import GitHubContext
+    from runbook.publish import no_results_body
+
+    def body(conclusion, failed):
+        event = failed_run_event([{"number": 7}])
+        event["workflow_run"]["conclusion"] = conclusion
+        ctx = GitHubContext.from_env(env_for(github, tmp_path, event, GITHUB_EVENT_NAME="workflow_run"))
+        return no_results_body(ctx, failed, {})
+
+    assert "ended with ` failure ` before" in body(None, [])
+    assert f"ended with ` {'c' * 39}… ` before" in body("c" * 50, [])
+    lines = body("cancelled", [("j" * 150, "s" * 150)] + [(f"job{i}", "") for i in range(7)]).splitlines()
+    jobs = [line for line in lines if line.startswith("- job")]
+    assert jobs[0] == f"- job ` {'j' * 99}… `, step ` {'s' * 99}… ` failed"
+    assert jobs[1:] == [f"- job ` job{i} ` failed" for i in range(4)]  # five jobs at most
+
+
+def test_a_folder_without_a_runs_data_names_no_pull_request_of_its_own(github, tmp_path):
+    github.pulls.clear()
+    github.add_pull(7, HEAD, fork=True, branch="elsewhere")  # not the event's branch: the event finds nothing
+    folder = RunFolder(tmp_path / "no-artifact").create()
+    folder.write_run({"github": {"pr": 7}, "stages": {"publish": {"status": "running"}}})
+    env = env_for(github, tmp_path, failed_run_event([], "someone-else/app"), GITHUB_EVENT_NAME="workflow_run")
+    with pytest.raises(PublishError, match="no open pull request from someone-else/app:feature, and the run's data names no"):
+        publish_run(config(folder), folder, env)
+    assert github.comments == []
+
+
+def test_a_comment_with_mermaid_and_failures_too_long_for_both_sheds_both():
+    result = json.loads(json.dumps(RESULT_FOR_LIMIT))
+    result["status"] = "failed"
+    result["services"]["foo"].update(failures=1, errors={"e" * 400 + str(i): 1 for i in range(10)})
+    images = {"throughput": "u1", "latency": "u2", "percentiles": "u3"}
+    body = comment_body(result, images, ["```mermaid\nxychart-beta\n" + "m" * 70_000 + "\n```"], {"run": "u"})
+    assert "xychart-beta" not in body and "e" * 400 not in body and not body.endswith("comment limit)")
+    # Links without an address are left out; with none left, no empty line stands before the time.
+    from runbook.publish import _footer
+
+    assert _footer({"a": "u", "b": "", "c": "v"})[0] == "[a](u) · [c](v)" and len(_footer({"a": "u"})) == 2
+    (only,) = _footer({"run": ""})
+    assert only.startswith("<sub>Updated ")
+
