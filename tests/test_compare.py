@@ -295,3 +295,41 @@ def test_the_headline_names_what_it_could_not_judge():
         "no significant change (not judged, too few requests a round: foo p99, bar p99)")
     assert compare.headline({"foo": {"p50": worse, "p99": too_few}}) == (
         "foo p50 +40% (+20%..+60%), over the 25% limit (not judged, too few requests a round: foo p99)")
+
+
+def test_each_services_own_limits_and_a_missing_side_of_rounds(tmp_path):
+    path = tmp_path / "slo.yaml"
+    path.write_text("default: {regression: {p95: 0.25}}\nservices: {foo: {regression: {p95: 0.1}}}\n")
+    rounds = rounds_for([3.0, 3.1, 2.9], [2.0, 2.0, 2.0])
+    assert compare.compare(rounds, ["foo"], {"order": ORDER, "round_s": 10}, load_slo(path))["foo"]["p95"].limit == 0.1
+    # No candidate rounds at all: every metric is there, with its limit, none judged worse.
+    alone = {key: value for key, value in rounds.items() if key[1] == "baseline"}
+    changes = compare.compare_service("foo", alone, ORDER, 10.0, {"throughput": 0.15})
+    assert [c.metric for c in changes.values()] == list(compare.METRICS)
+    assert changes["throughput"].limit == 0.15 and changes["throughput"].candidate == [0.0] * 3
+    # Fewer than two usable pairs: no verdict, but the metric and its limit are kept.
+    flat = rounds_for([2, 2, 2], [2, 2, 2])
+    for number in (4, 5):
+        flat[("foo", "baseline", number)][0][:] = 0.0
+    p95 = compare.compare_service("foo", flat, ORDER, 10.0, {"p95": 0.25})["p95"]
+    assert (p95.metric, p95.limit, p95.verdict) == ("p95", 0.25, compare.SAME)
+
+
+def test_noise_of_latencies_under_a_millisecond_and_changes_as_read_back():
+    latency, ok = np.arange(1.0, 101.0) / 1000, np.ones(100, dtype=bool)
+    assert compare.sampling_variance("p50", latency, ok) == pytest.approx((5 / 50.5) ** 2)
+    beyond = compare.Change("p95", 0.5, 0.3, 0.7, compare.SLOWER, [3.0], [2.00004], 0.25)
+    assert beyond.as_dict()["beyond_limit"] is True and beyond.as_dict()["baseline_rounds"] == [2.0]
+    ratio = compare.Change("failure_ratio", 0.002, 0.001, 0.003, compare.SLOWER, [], [])
+    assert ratio.text() == "+0.20 pp (+0.10..+0.30)"
+
+
+def test_slo_regression_limits_may_exceed_one_and_checks_read_their_numbers(tmp_path):
+    path = tmp_path / "slo.yaml"
+    path.write_text("default: {max_failure_ratio: 0.01, regression: {p99: 2.5}}\n")
+    slo = load_slo(path)
+    assert slo.default.regression == {"p99": 2.5}
+    (check,) = check_service("foo", slo.default, {"requests": 200, "failures": 2, "rps": 1.0}, None)
+    assert (check.measured, check.held) == (0.01, True) and check.as_dict()["held"] is True
+    (empty,) = check_service("foo", slo.default, {"requests": 0, "failures": 0, "rps": 0.0}, None)
+    assert empty.measured is None and empty.held is False

@@ -54,12 +54,12 @@ def test_a_written_document_parses_back_to_itself(written):
     (("services", "foo", "rps"), "fast", "result.json: services.foo.rps is not a number: 'fast'"),
     (("services", "foo", "p50_ms"), "1 ms", "result.json: services.foo.p50_ms is not a number: '1 ms'"),
     (("services", "foo", "errors"), {"boom": "many"}, "result.json: services.foo.errors is not a number: 'many'"),
-    (("services", "foo", "throughput_ratio"), "high", "services.foo.throughput_ratio is not a number: 'high'"),
+    (("services", "foo", "throughput_ratio"), "high", "result.json: services.foo.throughput_ratio is not a number: 'high'"),
 ])
 def test_each_bad_field_is_refused_by_name(written, path, value, message):
     with pytest.raises(InvalidResult) as caught:
         parse(changed(written, path, value))
-    assert message in str(caught.value)
+    assert str(caught.value) == message
 
 
 def test_not_an_object_and_bad_service_names():
@@ -184,7 +184,7 @@ def test_the_comparison_is_rebuilt_from_its_numbers(compared):
     # The document said it did not fail: its numbers say +50% beyond a 25% limit.
     assert compared["comparison"]["failed"] is True and compared["status"] == "failed"
     lenient = changed(compared, ("comparison", "failed"), False)
-    lenient["status"] = "passed"
+    lenient["status"], lenient["slo"]["checks"] = "passed", []  # nothing else to fail it but the comparison
     assert parse(lenient)["comparison"]["failed"] is True and parse(lenient)["status"] == "failed"
     within = changed(compared, ("comparison", "services", "foo", "p50", "limit"), 0.9)
     within = changed(within, ("comparison", "services", "foo", "p95", "limit"), 0.9)
@@ -196,6 +196,7 @@ def test_the_comparison_is_rebuilt_from_its_numbers(compared):
         assert parse(changed(compared, ("comparison", "verdict"), verdict))["comparison"]["verdict"] == verdict
     cut = parse(changed(compared, ("comparison", "order"), ["baseline", "x", "candidate"] * 20))["comparison"]["order"]
     assert cut == ["baseline", "candidate"] * 13 + ["baseline"]  # the first 40 entries, unknown words left out
+    assert len(parse(changed(compared, ("comparison", "order"), ["baseline", "candidate"] * 25))["comparison"]["order"]) == 40
     rounds = parse(changed(compared, ("comparison", "services", "foo", "p50", "candidate_rounds"), [1.0] * 50))
     assert rounds["comparison"]["services"]["foo"]["p50"]["candidate_rounds"] == [1.0] * 40
     assert parse(changed(compared, ("comparison", "why"), "w" * 400))["comparison"]["why"] == "w" * 300
@@ -270,3 +271,38 @@ def test_texts_and_lists_of_the_top_level_are_cut(written):
     assert parse(changed(written, ("services", "foo", "throughput_ratio"), None))["services"]["foo"]["throughput_ratio"] is None
     assert "throughput_ratio" not in parse(changed(written, ("services", "foo", "throughput_ratio"), KeyError))["services"]["foo"]
     assert parse(changed(written, ("server",), None))["server"] is None
+
+
+def test_what_a_document_leaves_out_reads_as_empty_or_zero(written, compared):
+    sparse = copy.deepcopy(written)
+    for key in ("generated", "load_test", "commit"):
+        del sparse[key]
+    del sparse["config"]["endpoint"]
+    sparse["config"]["run_time_s"] = 0
+    sparse["services"]["foo"]["errors"] = {"timed out": 0}
+    again = parse(sparse)
+    assert (again["generated"], again["load_test"], again["commit"]) == ("", {"started": "", "finished": ""}, "unknown")
+    assert again["config"]["endpoint"] == "" and again["config"]["run_time_s"] == 0
+    assert again["services"]["foo"]["errors"] == {"timed out": 0}
+    checks = [{**written["slo"]["checks"][0], "measured": None}]
+    unmeasured = parse(changed(written, ("slo", "checks"), checks))["slo"]
+    assert unmeasured["checks"][0]["measured"] is None and unmeasured["held"] is False
+    comparison = copy.deepcopy(compared["comparison"])
+    del comparison["why"]
+    comparison["baseline"]["services"] = [{"name": "foo"}]
+    comparison["services"]["foo"]["p50"]["candidate_rounds"] = [None, 3.0]
+    again = parse(changed(compared, ("comparison",), comparison))["comparison"]
+    assert again["why"] == "" and again["baseline"]["services"] == [{"name": "foo", "host": ""}]
+    assert again["services"]["foo"]["p50"]["candidate_rounds"] == [None, 3.0]
+    assert parse(changed(compared, ("comparison",), {"available": False}))["comparison"]["why"] == ""
+
+
+def test_the_server_sides_counts_and_baseline_entries_are_read_as_given(compared):
+    server = copy.deepcopy(compared["server"])
+    server["samples"]["traefik"].update(taken=0, missing=3)
+    server["baseline_services"] = {"foo": copy.deepcopy(server["services"]["foo"])}
+    server["services"]["foo"]["autoscaler"] = "scaling"
+    again = parse(changed(compared, ("server",), server))["server"]
+    assert (again["samples"]["traefik"]["taken"], again["samples"]["traefik"]["missing"]) == (0, 3)
+    assert again["baseline_services"]["foo"] == {**compared["server"]["services"]["foo"]}
+    assert again["services"]["foo"]["autoscaler"] == {}
