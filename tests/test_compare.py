@@ -253,8 +253,8 @@ def test_a_loaded_slo_knows_its_file(tmp_path):
 
 
 def test_the_failure_ratio_reads_in_percentage_points_and_verdicts_at_zero():
-    ratio = compare.Change("failure_ratio", 0.002, 0.001, 0.003, compare.SLOWER, [], [])
-    assert ratio.text() == "+0.20 pp (+0.10..+0.30)"
+    ratio = compare.Change("failure_ratio", 0.1, 0.05, 0.15, compare.SLOWER, [], [])
+    assert ratio.text() == "+10.00 pp (+5.00..+15.00)"
     assert compare.verdict("p95", 0.0, 0.1) == compare.SAME and compare.verdict("p95", -0.1, 0.0) == compare.SAME
     assert compare.verdict("throughput", 0.01, 0.1) == compare.FASTER and compare.verdict("throughput", -0.1, -0.01) == compare.SLOWER
     assert compare.headline({"foo": {"p95": compare.Change("p95", -0.2, -0.3, -0.1, compare.FASTER, [], []),
@@ -320,8 +320,8 @@ def test_noise_of_latencies_under_a_millisecond_and_changes_as_read_back():
     assert compare.sampling_variance("p50", latency, ok) == pytest.approx((5 / 50.5) ** 2)
     beyond = compare.Change("p95", 0.5, 0.3, 0.7, compare.SLOWER, [3.0], [2.00004], 0.25)
     assert beyond.as_dict()["beyond_limit"] is True and beyond.as_dict()["baseline_rounds"] == [2.0]
-    ratio = compare.Change("failure_ratio", 0.002, 0.001, 0.003, compare.SLOWER, [], [])
-    assert ratio.text() == "+0.20 pp (+0.10..+0.30)"
+    ratio = compare.Change("failure_ratio", 0.1, 0.05, 0.15, compare.SLOWER, [], [])
+    assert ratio.text() == "+10.00 pp (+5.00..+15.00)"
 
 
 def test_slo_regression_limits_may_exceed_one_and_checks_read_their_numbers(tmp_path):

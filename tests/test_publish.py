@@ -616,7 +616,8 @@ def test_a_folder_without_a_runs_data_names_no_pull_request_of_its_own(github, t
 def test_a_comment_with_mermaid_and_failures_too_long_for_both_sheds_both():
     result = json.loads(json.dumps(RESULT_FOR_LIMIT))
     result["status"] = "failed"
-    result["services"]["foo"].update(failures=1, errors={"e" * 400 + str(i): 1 for i in range(10)})
+    result["services"]["foo"].update(failures=1, errors={"e" * 400 + str(i): 1 for i in range(200)})
+    result["services"]["bar"] = result["services"]["foo"]  # two services' failures: more than GitHub takes
     images = {"throughput": "u1", "latency": "u2", "percentiles": "u3"}
     body = comment_body(result, images, ["```mermaid\nxychart-beta\n" + "m" * 70_000 + "\n```"], {"run": "u"})
     assert "xychart-beta" not in body and "e" * 400 not in body and not body.endswith("comment limit)")
