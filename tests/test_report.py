@@ -302,3 +302,46 @@ def test_an_old_request_log_without_sides_is_all_candidate_in_round_one(mixed):
 def test_a_long_run_gets_wider_buckets(tmp_path):
     write_load_test(tmp_path / "load_test", [(1000.0, "foo", 2, 1, ""), (1100.0, "bar", 2, 1, "")], run_time=121)
     assert load_results(tmp_path / "load_test").bucket_s == 2.0
+
+
+def test_series_rates_spans_and_services_by_name(tmp_path):
+    # foo from the first second; bar starts 4 s later; one of bar's requests fails early. A 121 s run: 2 s buckets.
+    rows = [(1000.0 + i, "foo", 2, 1, "") for i in range(11)]
+    rows += [(1004.0, "bar", 2, 0, "boom"), (1006.0, "bar", 2, 1, ""), (1010.0, "bar", 2, 1, "")]
+    write_load_test(tmp_path / "load_test", rows, run_time=121, users=((-1, 0), (5, 10)))
+    results = load_results(tmp_path / "load_test")
+    assert results.t0 == 999.0  # the user count started a second before the first request
+    foo, bar = results.services["foo"], results.services["bar"]
+    assert (foo.name, bar.name) == ("foo", "bar") and results.bucket_s == 2.0
+    assert bar.rps == 3 / 6  # over its own first to last request, not from the run's start
+    assert foo.series.t.tolist() == [1.0, 3.0, 5.0, 7.0, 9.0, 11.0]
+    assert foo.series.ok_rps.tolist() == [0.5, 1.0, 1.0, 1.0, 1.0, 1.0]  # per second, in 2 s buckets
+    assert bar.series.fail_rps.tolist() == [0.0, 0.0, 0.5, 0.0, 0.0, 0.0] and bar.series.ok_rps.size == 6
+
+
+def test_a_run_of_one_moment_has_one_bucket_and_a_service_without_requests_none(tmp_path):
+    write_load_test(tmp_path / "load_test", [(1000.0, "foo", 2, 1, "")], users=())
+    results = load_results(tmp_path / "load_test")
+    foo, bar = results.services["foo"], results.services["bar"]
+    assert foo.series.t.tolist() == [0.5] and foo.series.ok_rps.tolist() == [1.0] and foo.rps == 1.0
+    assert bar.requests == 0 and bar.series.ok_rps.tolist() == [0.0]
+    write_load_test(tmp_path / "two", [(1000.0, "foo", 2, 1, ""), (1001.5, "foo", 2, 1, "")], users=())
+    assert load_results(tmp_path / "two").services["foo"].series.ok_rps.tolist() == [1.0, 1.0]
+    write_load_test(tmp_path / "none", [], users=())
+    empty = load_results(tmp_path / "none")
+    assert empty.t0 == 0.0 and empty.services["foo"].requests == 0 and empty.services["foo"].series.t.tolist() == [0.5]
+
+
+def test_a_baseline_without_requests_and_a_service_the_profile_does_not_name(tmp_path):
+    write_compared(tmp_path / "load_test")
+    profile = json.loads((tmp_path / "load_test" / "profile.json").read_text())
+    profile["baseline_services"].append({"name": "bar", "host": "bar.baseline.localhost", "expect": "bar"})
+    (tmp_path / "load_test" / "profile.json").write_text(json.dumps(profile))
+    with (tmp_path / "load_test" / "requests.csv").open("a", newline="") as handle:
+        csv.writer(handle).writerow([1010, "qux", "candidate", 1, 4, 1, ""])  # in no list: kept all the same
+        csv.writer(handle).writerow([1011, "foo", "canary", 1, 4, 1, ""])  # a side the runbook does not know: on neither
+    results = load_results(tmp_path / "load_test")
+    assert results.baseline["bar"].requests == 0 and results.baseline["foo"].requests == 40
+    assert results.baseline["foo"].name == "foo"
+    assert results.services["foo"].requests == 41 and results.services["qux"].requests == 1
+    assert results.rounds[("qux", "candidate", 1)][0].tolist() == [4.0]

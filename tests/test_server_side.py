@@ -368,3 +368,15 @@ def test_quantiles_of_one_observation_and_of_a_first_bucket():
     skewed = promtext.ServiceCounters(buckets={0.001: 0.0, 0.002: 4.0, 0.004: 4.0, math.inf: 4.0})
     assert promtext.quantile(0.25, skewed) == promtext.Quantile(pytest.approx(0.00125), 0.001, 0.002)
     assert promtext.quantile(1.0, skewed) == promtext.Quantile(pytest.approx(0.002), 0.001, 0.002)
+
+
+def test_counters_of_two_labels_add_up_code_by_code_and_bucket_by_bucket():
+    import math
+
+    from runbook.promtext import ServiceCounters
+
+    one = ServiceCounters({"200": 2.0}, {0.1: 1.0, math.inf: 2.0}, 0.5, 2.0)
+    one.add(ServiceCounters({"200": 3.0, "500": 1.0}, {0.1: 2.0, 0.5: 3.0, math.inf: 4.0}, 1.5, 4.0))
+    assert one.by_code == {"200": 5.0, "500": 1.0}
+    assert one.buckets == {0.1: 3.0, 0.5: 3.0, math.inf: 6.0}
+    assert (one.seconds, one.observed) == (2.0, 6.0)
