@@ -157,3 +157,33 @@ def test_the_locustfiles_options_work_as_flags_and_are_checked(tmp_path, ingress
     bad = subprocess.run([*base, "--wait-min", "2", "--wait-max", "1"], capture_output=True, text=True, timeout=60,
                          cwd=tmp_path, env=env)
     assert "--wait-min 2.0 / --wait-max 1.0: need 0 <= min <= max" in bad.stderr + bad.stdout
+
+
+def test_requests_in_flight_at_the_end_finish_and_are_recorded(tmp_path, port):
+    # Every foo answer takes 300 ms and users do not wait: at the stop, nearly every user has a request in
+    # flight. The stand-in counts each request it answered; Locust must have recorded every one of them.
+    from runbook.local_ingress import METRICS_PATH
+    from runbook.promtext import parse
+
+    stand_in = subprocess.Popen([sys.executable, "-m", "runbook.local_ingress", f"--listen=127.0.0.1:{port}",
+                                 "--route=foo.localhost=foo", "--delay=foo.localhost=300"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        from conftest import wait_listening
+
+        wait_listening(port)
+        cfg = config(tmp_path, port, users=10, spawn_rate=10, run_time="2s", wait_max=0, services="foo")
+        argv = locust_command(cfg, tmp_path, "http://x", ROOT / "load_test" / "locustfile.py")
+        assert argv[argv.index("--stop-timeout") + 1] == "5"  # the request timeout, whole seconds up
+        run = run_load_test(cfg, SERVICES[:1], tmp_path / "load_test", "127.0.0.1", port, preflight_budget=BUDGET)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(f"GET {METRICS_PATH} HTTP/1.0\r\nHost: x\r\n\r\n".encode())
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        counted = sum(sum(c.by_code.values()) for c in parse([answer.split(b"\r\n\r\n", 1)[1].decode()]).values())
+    finally:
+        stand_in.terminate()
+        stand_in.wait(timeout=10)
+    assert run.requests > 20 and run.failures == 0
+    assert counted == run.requests + 1  # the preflight's one request, and every request of the load

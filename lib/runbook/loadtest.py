@@ -121,6 +121,9 @@ def locust_command(config: RunConfig, out: Path, endpoint: str, locustfile: Path
         "--users", str(config.users),
         "--spawn-rate", f"{config.spawn_rate:g}",
         "--run-time", format_duration(locust_run_time(config, compare)),
+        # At the end, requests in flight finish and are recorded (at most one per user, within the request
+        # timeout), rather than being cut off after the target has counted them.
+        "--stop-timeout", str(math.ceil(config.request_timeout)),
         "--host", endpoint,
         "--csv", str(out / CSV_PREFIX),
         "--csv-full-history",
