@@ -226,14 +226,22 @@ def test_run_data_renders_inert_and_is_checked(run, github, tmp_path):
         publish_run(config(run), run, env_for(github, tmp_path))
 
 
+IMAGES = {"throughput": "u1", "latency": "u2", "percentiles": "u3"}
+
+
+def small_result(names=("foo",), failures=0, errors=0, status="passed"):
+    """A result document of one request per service, each with `errors` error texts of about 190 characters."""
+    numbers = {"requests": 1, "failures": failures, "rps": 1.0, "min_ms": 1.0, "p50_ms": 1.0, "p90_ms": 1.0,
+               "p95_ms": 1.0, "p99_ms": 1.0, "max_ms": 1.0}
+    return {"status": status, "target": "local", "target_description": "local", "commit": HEAD,
+            "config": {"users": 1, "spawn_rate": 1, "run_time_s": 1, "wait_min_s": 0, "wait_max_s": 1,
+                       "request_timeout_s": 5, "endpoint": "x"},
+            "services": {name: {**numbers, "errors": {f"error {j} " + "x" * 180: 1 for j in range(errors)}} for name in names}}
+
+
 def test_the_body_stays_under_githubs_limit():
-    services = {f"svc{i}": {"requests": 1, "failures": 1, "rps": 1.0, "min_ms": 1.0, "p50_ms": 1.0, "p90_ms": 1.0,
-                            "p95_ms": 1.0, "p99_ms": 1.0, "max_ms": 1.0,
-                            "errors": {f"error {j} " + "x" * 180: 1 for j in range(10)}} for i in range(60)}
-    result = {"status": "failed", "target": "local", "target_description": "local", "commit": HEAD,
-              "config": {"users": 1, "spawn_rate": 1, "run_time_s": 1, "wait_min_s": 0, "wait_max_s": 1,
-                         "request_timeout_s": 5, "endpoint": "x"}, "services": services}
-    images = {"throughput": "u1", "latency": "u2", "percentiles": "u3"}
+    result = small_result([f"svc{i}" for i in range(60)], failures=1, errors=10, status="failed")
+    images = IMAGES
     body = comment_body(result, images, ["```mermaid\nxychart-beta\n```" * 100], {"run": "u"})
     assert len(body) <= BODY_LIMIT and body.startswith(MARKER)
     assert "| `svc59` |" in body  # the table stays; the failure details and Mermaid go first
@@ -511,14 +519,9 @@ def test_the_comment_of_a_run_without_a_report_word_for_word(run, github, tmp_pa
 
 def test_a_comment_too_long_for_github_sheds_mermaid_then_failure_details_then_its_end():
     def result(services, errors):
-        return {"status": "failed", "target": "local", "target_description": "local", "commit": HEAD,
-                "config": {"users": 1, "spawn_rate": 1, "run_time_s": 1, "wait_min_s": 0, "wait_max_s": 1,
-                           "request_timeout_s": 5, "endpoint": "x"},
-                "services": {f"svc{i}": {"requests": 1, "failures": 1, "rps": 1.0, "min_ms": 1.0, "p50_ms": 1.0,
-                                         "p90_ms": 1.0, "p95_ms": 1.0, "p99_ms": 1.0, "max_ms": 1.0,
-                                         "errors": {f"error {j} " + "x" * 180: 1 for j in range(errors)}}
-                             for i in range(services)}}
-    images = {"throughput": "u1", "latency": "u2", "percentiles": "u3"}
+        return small_result([f"svc{i}" for i in range(services)], failures=1, errors=errors, status="failed")
+
+    images = IMAGES
     mermaid = ["```mermaid\nxychart-beta\n" + "m" * 30_000 + "\n```"]
     small = comment_body(result(2, 1), images, mermaid, {"run": "u"})
     assert "xychart-beta" in small and "error 0 " in small
@@ -532,19 +535,11 @@ def test_a_comment_too_long_for_github_sheds_mermaid_then_failure_details_then_i
 
 
 def test_a_body_of_exactly_githubs_limit_is_kept_whole():
-    result = json.loads(json.dumps(RESULT_FOR_LIMIT))
-    images = {"throughput": "u1", "latency": "u2", "percentiles": "u3"}
+    result, images = small_result(), IMAGES
     base = comment_body(result, images, [], {})
     pad = BODY_LIMIT - len(base)
     body = comment_body(result, images, ["p" * (pad - 2)], {})  # joined to the summary by a blank line
     assert len(body) == BODY_LIMIT and "p" * (pad - 2) in body
-
-
-RESULT_FOR_LIMIT = {"status": "passed", "target": "local", "target_description": "local", "commit": HEAD,
-                    "config": {"users": 1, "spawn_rate": 1, "run_time_s": 1, "wait_min_s": 0, "wait_max_s": 1,
-                               "request_timeout_s": 5, "endpoint": "x"},
-                    "services": {"foo": {"requests": 1, "failures": 0, "rps": 1.0, "min_ms": 1.0, "p50_ms": 1.0,
-                                         "p90_ms": 1.0, "p95_ms": 1.0, "p99_ms": 1.0, "max_ms": 1.0, "errors": {}}}}
 
 
 def test_the_result_and_charts_are_refused_by_name(run):
@@ -614,11 +609,10 @@ def test_a_folder_without_a_runs_data_names_no_pull_request_of_its_own(github, t
 
 
 def test_a_comment_with_mermaid_and_failures_too_long_for_both_sheds_both():
-    result = json.loads(json.dumps(RESULT_FOR_LIMIT))
-    result["status"] = "failed"
+    result = small_result(status="failed")
     result["services"]["foo"].update(failures=1, errors={"e" * 400 + str(i): 1 for i in range(200)})
     result["services"]["bar"] = result["services"]["foo"]  # two services' failures: more than GitHub takes
-    images = {"throughput": "u1", "latency": "u2", "percentiles": "u3"}
+    images = IMAGES
     body = comment_body(result, images, ["```mermaid\nxychart-beta\n" + "m" * 70_000 + "\n```"], {"run": "u"})
     assert "xychart-beta" not in body and "e" * 400 not in body and not body.endswith("comment limit)")
     # Links without an address are left out; with none left, no empty line stands before the time.
