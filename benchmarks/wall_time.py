@@ -7,8 +7,10 @@ target's start and stop, the charts and the summary around it. Runs alternate
 
     python benchmarks/wall_time.py                 # 3 pairs at the default 30 s
     python benchmarks/wall_time.py --pairs 5 --run-time 30s
+    python benchmarks/wall_time.py --baseline      # the runbook with --baseline HEAD against without
 
-Target: the runbook at most 1.15x the bare run (median of the pairs).
+Target: the runbook at most 1.15x the bare run (median of the pairs); with --baseline, a run compared
+with the base at most 1.15x the same run without a baseline.
 """
 
 from __future__ import annotations
@@ -39,12 +41,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def runbook_run(run_time: str, out: Path) -> float:
+def runbook_run(run_time: str, out: Path, *extra: str) -> float:
     port = free_port()
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "runbook", "run", "--target", "local", "--run-time", run_time,
-         "--ingress-port", str(port), "--output-dir", str(out)],
+         "--ingress-port", str(port), "--output-dir", str(out), *extra],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
     )
     elapsed = time.monotonic() - started
@@ -90,17 +92,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--run-time", default="30s")
+    parser.add_argument("--baseline", action="store_true",
+                        help="compare a run with --baseline HEAD against the same run without a baseline")
     args = parser.parse_args()
     runbook_times, bare_times = [], []
+    names = ("with --baseline", "without") if args.baseline else ("runbook", "bare locust")
     with tempfile.TemporaryDirectory(prefix="runbook-bench-") as scratch:
         for i in range(args.pairs):
-            runbook_times.append(runbook_run(args.run_time, Path(scratch) / f"runbook-{i}"))
-            bare_times.append(bare_run(args.run_time, Path(scratch) / f"bare-{i}"))
-            print(f"pair {i + 1}: runbook {runbook_times[-1]:.2f}s, bare locust {bare_times[-1]:.2f}s, "
+            if args.baseline:
+                runbook_times.append(runbook_run(args.run_time, Path(scratch) / f"compared-{i}", "--baseline", "HEAD"))
+                bare_times.append(runbook_run(args.run_time, Path(scratch) / f"runbook-{i}"))
+            else:
+                runbook_times.append(runbook_run(args.run_time, Path(scratch) / f"runbook-{i}"))
+                bare_times.append(bare_run(args.run_time, Path(scratch) / f"bare-{i}"))
+            print(f"pair {i + 1}: {names[0]} {runbook_times[-1]:.2f}s, {names[1]} {bare_times[-1]:.2f}s, "
                   f"ratio {runbook_times[-1] / bare_times[-1]:.3f}", flush=True)
     ratio = statistics.median(runbook_times) / statistics.median(bare_times)
     verdict = "within" if ratio <= TARGET_RATIO else "OVER"
-    print(f"median: runbook {statistics.median(runbook_times):.2f}s, bare {statistics.median(bare_times):.2f}s, "
+    print(f"median: {names[0]} {statistics.median(runbook_times):.2f}s, {names[1]} {statistics.median(bare_times):.2f}s, "
           f"ratio {ratio:.3f} ({verdict} the {TARGET_RATIO}x target)")
     return 0 if ratio <= TARGET_RATIO else 1
 

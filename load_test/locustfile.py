@@ -7,11 +7,10 @@ round the services in turn with each service's Host header, and waits a random
 contains the service's text.
 
 With a baseline (the pull request's base deployed beside the change under its own
-hosts), the run is one continuous Locust run in rounds: after a warm-up (the
-ramp-up, sent to both sides and left out of the comparison), every user sends to
-one side for a round, then to the other, in a balanced order (B A A B B A ...), so
-that drift on the machine falls on both sides alike. Every request is recorded with
-its side and round.
+hosts), every request goes to the candidate or the baseline, chosen at random, for
+the whole run: both sides share every second of the machine, so a slow second
+slows both alike. The first seconds (connections opening) are a warm-up that the
+comparison leaves out. Every request is recorded with its side and phase.
 
 The runbook runs this file with the locust CLI and sets the options below through
 the environment; it also works on its own:
@@ -29,7 +28,7 @@ import json
 import random
 import time
 
-from locust import HttpUser, events, task
+from locust import FastHttpUser, events, task
 
 DEFAULT_SERVICES = [
     {"name": "foo", "host": "foo.localhost", "expect": "foo", "path": "/"},
@@ -44,17 +43,20 @@ def _options(parser, **_kwargs) -> None:
     group.add_argument("--services-json", env_var="LOAD_TEST_SERVICES", default="",
                        help='services as JSON: [{"name", "host", "expect", "path"}] (default: foo and bar)')
     group.add_argument("--wait-min", env_var="LOAD_TEST_WAIT_MIN", type=float, default=0.0,
-                       help="seconds a user waits after a response, at least (default: 0); env LOAD_TEST_SERVICES")
+                       help="seconds a user waits after a response, at least (default: 0); env LOAD_TEST_WAIT_MIN")
     group.add_argument("--wait-max", env_var="LOAD_TEST_WAIT_MAX", type=float, default=1.0,
                        help="... and at most (default: 1); env LOAD_TEST_WAIT_MAX")
     group.add_argument("--request-timeout", env_var="LOAD_TEST_TIMEOUT", type=float, default=5.0,
                        help="connect and read timeout of each request in seconds (default: 5); env LOAD_TEST_TIMEOUT")
     group.add_argument("--request-log", env_var="LOAD_TEST_REQUEST_LOG", default="",
-                       help="CSV file to record every request in (time, service, side, round, ms, ok, error); env LOAD_TEST_REQUEST_LOG")
+                       help="CSV file to record every request in (time, service, side, round, ms, ok, error); "
+                       "round is 0 in the warm-up, 1 after it; env LOAD_TEST_REQUEST_LOG")
     group.add_argument("--baseline-json", env_var="LOAD_TEST_BASELINE", default="",
-                       help="the baseline's services as JSON, same shape as --services-json: enables rounds; env LOAD_TEST_BASELINE")
-    group.add_argument("--schedule-json", env_var="LOAD_TEST_SCHEDULE", default="",
-                       help='rounds as JSON: {"warmup_s": W, "round_s": R, "order": ["baseline", "candidate", ...]}')
+                       help="the baseline's services as JSON, same shape as --services-json: each request then goes "
+                       "to one side at random; env LOAD_TEST_BASELINE")
+    group.add_argument("--warmup", env_var="LOAD_TEST_WARMUP", type=float, default=0.0,
+                       help="seconds at the start whose requests are marked as warm-up (round 0) (default: 0); "
+                       "env LOAD_TEST_WARMUP")
 
 
 class Profile:
@@ -63,28 +65,27 @@ class Profile:
     def __init__(self, options) -> None:
         self.services = json.loads(options.services_json) if options.services_json else DEFAULT_SERVICES
         self.baseline = {s["name"]: s for s in json.loads(options.baseline_json)} if options.baseline_json else {}
-        self.schedule = json.loads(options.schedule_json) if options.schedule_json else None
         if options.wait_min < 0 or options.wait_max < options.wait_min:
             raise ValueError(f"--wait-min {options.wait_min} / --wait-max {options.wait_max}: need 0 <= min <= max")
         if options.request_timeout <= 0:
             raise ValueError(f"--request-timeout {options.request_timeout}: must be positive")
         if not self.services or any(not {"name", "host", "expect"} <= set(s) for s in self.services):
             raise ValueError("--services-json: each service needs name, host and expect")
-        if self.baseline and not self.schedule:
-            raise ValueError("--baseline-json needs --schedule-json")
+        if options.warmup < 0:
+            raise ValueError(f"--warmup {options.warmup}: must not be negative")
         self.wait_min, self.wait_max, self.timeout = options.wait_min, options.wait_max, options.request_timeout
+        self.warmup = options.warmup
         self.started = time.time()
 
-    def side_and_round(self, turn: int) -> tuple[str, int]:
-        """Which side a request goes to now, and the round it belongs to (0: warm-up or after the last)."""
-        if not self.schedule:
-            return CANDIDATE, 1
-        elapsed = time.time() - self.started
-        warmup, length, order = self.schedule["warmup_s"], self.schedule["round_s"], self.schedule["order"]
-        index = int((elapsed - warmup) // length) if elapsed >= warmup else -1
-        if 0 <= index < len(order):
-            return order[index], index + 1
-        return (CANDIDATE if turn % 2 else BASELINE), 0
+    def side_and_round(self, service: str) -> tuple[str, int]:
+        """Which side the next request goes to, and its phase (0: the warm-up, 1: measured).
+
+        With a baseline the side is drawn at random for every request. Alternating would
+        be no better: a user also goes round the services, so with two services it would
+        send each service to one side only.
+        """
+        side = BASELINE if service in self.baseline and random.random() < 0.5 else CANDIDATE
+        return side, 0 if time.time() - self.started < self.warmup else 1
 
 
 PROFILE: Profile | None = None
@@ -94,10 +95,12 @@ PROFILE: Profile | None = None
 def _start(environment, **_kwargs) -> None:
     global PROFILE
     PROFILE = Profile(environment.parsed_options)
+    # FastHttpUser's timeouts are per user class; every user is made after this event.
+    EchoUser.network_timeout = EchoUser.connection_timeout = PROFILE.timeout
     request_log.open(environment.parsed_options.request_log)
 
 
-class EchoUser(HttpUser):
+class EchoUser(FastHttpUser):
     host = "http://127.0.0.1:8080"
 
     def wait_time(self) -> float:
@@ -105,16 +108,15 @@ class EchoUser(HttpUser):
 
     def on_start(self) -> None:
         # Start each user at a random service so that both get traffic from the first second.
-        self.turn = random.randrange(len(PROFILE.services) * 2)
+        self.turn = random.randrange(len(PROFILE.services))
 
     @task
     def echo(self) -> None:
-        side, round_number = PROFILE.side_and_round(self.turn // len(PROFILE.services))
         service = PROFILE.services[self.turn % len(PROFILE.services)]
         self.turn += 1
+        # A service the base does not have has nothing to be compared with: it is all candidate.
+        side, round_number = PROFILE.side_and_round(service["name"])
         if side == BASELINE:
-            if service["name"] not in PROFILE.baseline:
-                return  # a service the base does not have: nothing to compare it with
             service = PROFILE.baseline[service["name"]]
         name = service["name"] if side == CANDIDATE else f"{service['name']} (baseline)"
         with self.client.get(
@@ -122,9 +124,6 @@ class EchoUser(HttpUser):
             headers={"Host": service["host"]},
             name=name,
             catch_response=True,
-            # Without a timeout a target that accepts connections and never answers
-            # records no requests at all, and locust would exit 0.
-            timeout=PROFILE.timeout,
             context={"service": service["name"], "side": side, "round": round_number},
         ) as response:
             if response.status_code == 0:
@@ -143,10 +142,11 @@ class RequestLog:
     def __init__(self) -> None:
         self.file = None
         self.writer = None
+        self.flushed = 0.0
 
     def open(self, path: str) -> None:
         if path and self.file is None:
-            self.file = open(path, "w", newline="", buffering=1 << 13)  # noqa: SIM115 (closed on quit; small: progress reads it)
+            self.file = open(path, "w", newline="", buffering=1 << 16)  # noqa: SIM115 (closed on quit)
             self.writer = csv.writer(self.file)
             self.writer.writerow(["time", "service", "side", "round", "response_ms", "ok", "error"])
 
@@ -157,6 +157,10 @@ class RequestLog:
             error = "" if exception is None else f"{type(exception).__name__}: {exception}"
             self.writer.writerow([f"{time.time():.4f}", context.get("service", name), context.get("side", CANDIDATE),
                                   context.get("round", 1), f"{response_time:.3f}", 0 if exception else 1, error])
+            # Written through a buffer, but flushed twice a second, so that progress reads a log that keeps up.
+            if time.monotonic() - self.flushed > 0.5:
+                self.file.flush()
+                self.flushed = time.monotonic()
 
     def close(self, **_kwargs: object) -> None:
         if self.file is not None:

@@ -55,7 +55,6 @@ def test_durations(text, seconds):
         ("preflight_timeout", 0, "greater than 0"),
         ("preflight_timeout", "soon", "expected a number"),
         ("metrics_server", "maybe", "true or false"),
-        ("rounds", 1, "between 2 and 20"),
         ("inject_delay", "foo=0", "greater than 0"),
         ("inject_delay", "foo", "SERVICE=MS"),
         ("baseline", "--upload-pack=evil", "git commit"),
@@ -147,7 +146,10 @@ def test_config_is_immutable():
     (dict(namespace="a" * 64), 'namespace', "namespace={!r}: expected a lowercase DNS label (a-z, 0-9, '-')".format("a" * 64)),
     (dict(pr=-1), 'pr', 'pr=-1: must be between 0 and 1000000000'),
     (dict(pr=10**9 + 1), 'pr', 'pr=1000000001: must be between 0 and 1000000000'),
-    (dict(rounds=21), 'rounds', 'rounds=21: must be between 2 and 20'),
+    (dict(rounds=3), 'rounds', "rounds=3: unknown parameter; known: assets_branch, baseline, cluster_name, context, "
+     "ingress_host, ingress_mode, ingress_port, inject_delay, keep_cluster, metrics_server, namespace, pr, preflight_timeout, "
+     "request_timeout, require_baseline, require_publish, run_dir, run_time, services, slo, spawn_rate, stages, "
+     "target, users, wait_max, wait_min"),
     (dict(assets_branch='a..b'), 'assets_branch', "assets_branch='a..b': expected a branch name such as runbook-assets"),
     (dict(assets_branch='x.'), 'assets_branch', "assets_branch='x.': expected a branch name such as runbook-assets"),
     (dict(assets_branch='x/'), 'assets_branch', "assets_branch='x/': expected a branch name such as runbook-assets"),
@@ -167,9 +169,13 @@ def test_config_is_immutable():
     (dict(inject_delay='foo=10001'), 'inject_delay', "inject_delay='foo=10001': the milliseconds must be greater than 0 and at most 10000"),
     (dict(inject_delay='foo=5,bar'), 'inject_delay', "inject_delay='bar': expected SERVICE=MS with SERVICE one of foo, bar"),
     (dict(inject_delay='foo=5=3'), 'inject_delay', "inject_delay='foo=5=3': the milliseconds expected a number"),
+    (dict(baseline="HEAD", run_time=12), 'run_time', "run_time=12: with --baseline the comparison measures what "
+     "follows the ramp-up and 2 s (12 s here): give it longer than that"),
+    (dict(inject_delay='foo=5'), 'inject_delay', "inject_delay='foo=5': it calibrates the comparison with the base: give "
+     "--baseline too (without one it would only slow the service down, and nothing would judge it)"),
     (dict(usres=10), 'usres', "usres=10: unknown parameter; known: assets_branch, baseline, cluster_name, context, "
      "ingress_host, ingress_mode, ingress_port, inject_delay, keep_cluster, metrics_server, namespace, pr, preflight_timeout, "
-     "request_timeout, require_baseline, require_publish, rounds, run_dir, run_time, services, slo, spawn_rate, stages, "
+     "request_timeout, require_baseline, require_publish, run_dir, run_time, services, slo, spawn_rate, stages, "
      "target, users, wait_max, wait_min"),
     (dict(wait_min=0.5, wait_max=0.2), 'wait_max', 'wait_max=0.2: must not be less than wait_min=0.5'),
 
@@ -186,14 +192,14 @@ def test_every_value_lands_in_its_own_field():
                  ingress_mode="port-forward", services=["api", "web"], stages=("load_test", "report"), keep_cluster="YES",
                  metrics_server="0", cluster_name="ci-7", context="kind-ci", namespace="team-a", pr="42",
                  require_publish="1", assets_branch="bot/assets.v2", slo=" mine.yaml ", baseline=" origin/main ",
-                 require_baseline="True", rounds="20", inject_delay=" api=2.50 , web=1 ", run_dir="/tmp/elsewhere")
+                 require_baseline="True", inject_delay=" api=2.50 , web=1 ", run_dir="/tmp/elsewhere")
     config = RunConfig.from_parameters(**given)
     assert config == RunConfig(
         target="local", users=7, spawn_rate=2.5, run_time=3661, wait_min=0.25, wait_max=2.0, request_timeout=3.0,
         preflight_timeout=1.5, ingress_host="::1", ingress_port=9090, ingress_mode="port-forward", services=("api", "web"),
         stages=("load_test", "report"), keep_cluster=True, metrics_server=False, cluster_name="ci-7", context="kind-ci",
         namespace="team-a", pr=42, require_publish=True, assets_branch="bot/assets.v2", slo="mine.yaml",
-        baseline="origin/main", require_baseline=True, rounds=20, inject_delay="api=2.5,web=1", run_dir="/tmp/elsewhere")
+        baseline="origin/main", require_baseline=True, inject_delay="api=2.5,web=1", run_dir="/tmp/elsewhere")
     assert config.delays == {"api": 2.5, "web": 1.0} and RunConfig().delays == {}
     assert config.ingress_url == "http://::1:9090"
     assert config.slo_path == project_root() / "mine.yaml" and config.run_path == Path("/tmp/elsewhere")
@@ -217,12 +223,13 @@ def test_every_value_lands_in_its_own_field():
     (dict(keep_cluster="0"), "keep_cluster", False), (dict(keep_cluster="yes"), "keep_cluster", True),
     (dict(cluster_name="a" * 63), "cluster_name", "a" * 63), (dict(namespace="a" * 63), "namespace", "a" * 63),
     (dict(namespace=None), "namespace", ""), (dict(context=None), "context", ""),
-    (dict(pr=0), "pr", 0), (dict(pr=10**9), "pr", 10**9), (dict(rounds=2), "rounds", 2),
+    (dict(pr=0), "pr", 0), (dict(pr=10**9), "pr", 10**9),
     (dict(assets_branch="a" * 100), "assets_branch", "a" * 100), (dict(assets_branch="a.b/c_d-e"), "assets_branch", "a.b/c_d-e"),
     (dict(baseline=None), "baseline", ""), (dict(baseline="HEAD^1"), "baseline", "HEAD^1"),
     (dict(inject_delay=None), "inject_delay", ""), (dict(inject_delay="  "), "inject_delay", ""),
-    (dict(inject_delay="foo=10000"), "inject_delay", "foo=10000"), (dict(inject_delay="foo=5", target="auto"), "inject_delay", "foo=5"),
-    (dict(inject_delay="bar=0.5", target="local"), "inject_delay", "bar=0.5"),
+    (dict(inject_delay="foo=10000", baseline="HEAD"), "inject_delay", "foo=10000"),
+    (dict(inject_delay="foo=5", target="auto", baseline="HEAD"), "inject_delay", "foo=5"),
+    (dict(inject_delay="bar=0.5", target="local", baseline="HEAD"), "inject_delay", "bar=0.5"),
 ])
 def test_values_at_their_bounds_are_accepted(params, field, value):
     assert getattr(RunConfig.from_parameters(**params), field) == value

@@ -57,3 +57,17 @@ def test_a_bind_error_other_than_in_use_is_not_called_in_use(monkeypatch, capsys
     monkeypatch.setattr(local_ingress, "_Server", refuse)
     assert local_ingress.main(["--listen=127.0.0.1:9"]) == local_ingress.EXIT_CANNOT_LISTEN
     assert "Cannot assign requested address" in capsys.readouterr().err
+
+
+def test_a_short_delay_is_waited_out_exactly_and_a_long_one_slept(monkeypatch):
+    import time
+
+    from runbook import local_ingress
+
+    slept = []
+    monkeypatch.setattr(local_ingress.time, "sleep", slept.append)
+    started = time.perf_counter()
+    local_ingress.wait(0.0003)  # a sleep this short would last about 0.2 ms longer than asked
+    assert time.perf_counter() - started >= 0.0003 and slept == []
+    local_ingress.wait(local_ingress.SPIN_BELOW_S)
+    assert slept == [local_ingress.SPIN_BELOW_S]

@@ -61,6 +61,12 @@ def test_a_full_local_run(tmp_path, port):
     assert all(name in page for name in NOTEBOOKS.values()) and "Routing verified through" in page
     assert not re.search(r'<(script|link|img|iframe)[^>]+(src|href)="(https?:)?//', page)
     assert 'href="../load_test/requests.csv"' in page and 'href="../load_test/server/samples.jsonl"' in page
+    assert 'href="../load_test/report.html"' in page  # Locust's own report
+    # Status in words, coloured: an emoji may not render where no emoji font is installed.
+    assert '<span class="good">held</span>' in page and "passed" in page
+    # Each stage's outcome on the console, and what was decided at the end.
+    assert "    publish: not published: " in done.stdout or "    publish: " in done.stdout
+    assert "    report: verdict passed" in done.stdout and "    teardown: " in done.stdout
     for service in ("foo", "bar"):
         assert result["services"][service]["requests"] > 0 and result["services"][service]["failures"] == 0
     # The server side: the stand-in counted what Locust sent (within 1%), its percentiles, CPU and memory,
@@ -81,7 +87,7 @@ def test_a_full_local_run(tmp_path, port):
     assert {s["moment"] for s in samples} == {"before", "during", "after"}
     assert "traefik_service_requests_total{" in (run / "load_test" / "server" / "traefik" / "0000-metrics.prom").read_text()
     assert {"server-latency.png", "resources.png"} <= {chart.name for chart in charts}
-    assert "#### Server side" in summary and "![CPU and memory per pod and process](resources.png)" in summary
+    assert "#### Server side" in summary and "![CPU and memory of the stand-in and Locust](resources.png)" in summary
 
     record = json.loads((run / "run.json").read_text())
     assert record["status"] == "passed" and record["exit_code"] == 0 and record["verdict"] == "passed"
@@ -213,7 +219,11 @@ def test_a_failed_verdict_exits_1(tmp_path):
     write_load_test(run / "load_test", rows)
     done = run_cli("run", "--target", "local", "--stages", "report", "--output-dir", str(run), timeout=120)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "[1/1] report passed" in done.stdout and "verdict is failed" in done.stdout
+    assert "[1/1] report passed" in done.stdout and "    report: verdict failed" in done.stdout
+    # The last lines say what was decided and why.
+    closing = done.stdout.splitlines()[-2]
+    assert closing.startswith("run FAILED: SLO checks failed: ") and "bar failure ratio" in closing
+    assert "    report: SLO check failed: bar failure ratio 0.0698, limit <= 0" in done.stdout
     record = json.loads((run / "run.json").read_text())
     assert record["verdict"] == "failed" and record["status"] == "failed" and record["stages"]["report"]["status"] == "passed"
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from runbook.report import build_report, render_summary
+from runbook.report import build_report
+from runbook.summary import render_summary
 from runbook.results import load_results
 
 
@@ -179,8 +180,12 @@ def test_the_server_side_in_the_report_and_what_publish_reads_back(mixed):
     written = json.loads((mixed / "report" / "result.json").read_text())
     assert parse(written) == written
     summary = (mixed / "report" / "summary.md").read_text()
-    assert "| `foo` | 100 | 100 | +0.0% ✅ | 1.00 ms (0–1) | 1.90 ms (1–2) | 50.5 ms |" in summary
-    assert "| `bar` | 0 | 55 | -100.0% ⚠️ |" in summary
+    # On the local target the table names what measured: the stand-in, not Traefik; and shows no replicas.
+    assert "| service | stand-in counted / Locust sent (gap) | p50: stand-in / Locust | p95: stand-in / Locust |" in summary
+    assert "| `foo` | 100 / 100 (+0.0% agree ✅) | 1.00 ms (0–1) / 50.5 ms | 1.90 ms (1–2) / " in summary
+    assert "| `bar` | 0 / 55 (-100.0% differ ⚠️) |" in summary
+    assert "| service | peak CPU | peak memory |\n" in summary and "Traefik" not in summary.split("#### Server side")[1]
+    assert "pod" not in summary.split("#### Server side")[1].replace("no pods", "")
     assert "**The load generator was saturated**: Locust used at least 90% of a CPU core in 67% of the samples" in summary
     for chart in ("server-latency.png", "resources.png"):
         assert imread(mixed / "report" / chart)[..., :3].std() > 0.05
@@ -256,15 +261,14 @@ def test_user_counts_come_from_aggregated_rows_only_and_may_be_missing(tmp_path)
 
 
 def write_compared(folder, run_time=40):
-    """A comparison's request log: a warm-up (round 0), then rounds B C C B; baseline 2 ms, candidate 3 ms."""
+    """A comparison's request log: a 3 s warm-up (round 0), then both sides interleaved; baseline 2 ms, candidate 3 ms."""
     folder.mkdir(parents=True, exist_ok=True)
-    order = ["baseline", "candidate", "candidate", "baseline"]
     profile = {
         "users": 10, "spawn_rate": 10.0, "run_time_s": run_time, "wait_min_s": 0.0, "wait_max_s": 1.0,
         "request_timeout_s": 5.0, "endpoint": "http://127.0.0.1:8080",
         "services": [{"name": "foo", "host": "foo.localhost", "expect": "foo"}],
         "baseline_services": [{"name": "foo", "host": "foo.baseline.localhost", "expect": "foo"}],
-        "schedule": {"warmup_s": 3, "round_s": run_time, "order": order},
+        "schedule": {"design": "interleaved", "warmup_s": 3, "measured_s": run_time},
         "started": "2026-01-01T00:00:00+00:00", "finished": "2026-01-01T00:03:00+00:00",
     }
     (folder / "profile.json").write_text(json.dumps(profile))
@@ -272,31 +276,32 @@ def write_compared(folder, run_time=40):
         writer = csv.writer(handle)
         writer.writerow(["time", "service", "side", "round", "response_ms", "ok", "error"])
         writer.writerows([(1000 + i * 0.5, "foo", "candidate", 0, 50, 1, "") for i in range(5)])
-        for number, side in enumerate(order, 1):
-            latency = 2 if side == "baseline" else 3
-            writer.writerows([(1003 + (number - 1) * run_time + i, "foo", side, number, latency, 1, "") for i in range(20)])
-        writer.writerow([1004, "foo", "candidate", 2, 9, 0, "ConnectionError: line one\r\nline two"])
+        for i in range(run_time):
+            writer.writerow((1003 + i, "foo", "candidate", 1, 3, 1, ""))
+            writer.writerow((1003.5 + i, "foo", "baseline", 1, 2, 1, ""))
+        writer.writerow([1004.2, "foo", "candidate", 1, 9, 0, "ConnectionError: line one\r\nline two"])
 
 
-def test_a_comparison_splits_the_sides_by_round_and_leaves_out_the_warm_up(tmp_path):
+def test_a_comparison_splits_the_sides_and_leaves_out_the_warm_up(tmp_path):
     write_compared(tmp_path / "load_test")
     results = load_results(tmp_path / "load_test")
     candidate, base = results.services["foo"], results.baseline["foo"]
     assert (candidate.requests, candidate.failures, candidate.percentile(50)) == (41, 1, 3.0)  # no 50 ms warm-up in it
     assert (base.requests, base.percentile(50)) == (40, 2.0)
-    assert candidate.rps == 41 / 80 and base.rps == 0.5  # over the side's own rounds: 2 x 40 s
+    assert candidate.rps == 41 / 39 and base.rps == 40 / 39  # each over its own first to last request
     assert candidate.errors == {"ConnectionError: line one\r\nline two": 1}
-    assert results.bucket_s == 2.0  # 4 rounds of 40 s, at most 120 buckets
-    assert sorted(results.rounds) == [("foo", "baseline", 1), ("foo", "baseline", 4), ("foo", "candidate", 0),
-                                      ("foo", "candidate", 2), ("foo", "candidate", 3)]
-    latency, ok = results.rounds[("foo", "candidate", 2)]
-    assert latency.size == 21 and ok.dtype == bool and int((~ok).sum()) == 1
-    assert results.rounds[("foo", "candidate", 0)][0].tolist() == [50.0] * 5  # kept for the record, not the numbers
+    assert results.bucket_s == 1.0 and results.t0 == 1000.0 and results.compared
+    assert sorted(results.requests) == [("foo", "baseline"), ("foo", "candidate")]
+    everything = results.requests[("foo", "candidate")]
+    assert everything.t.size == 46 and everything.ok.dtype == bool and int((~everything.ok).sum()) == 1
+    assert everything.latency_ms[~everything.measured].tolist() == [50.0] * 5  # kept for the record, not the numbers
+    assert everything.window().t.size == 41 and everything.window().measured.all()
 
 
 def test_an_old_request_log_without_sides_is_all_candidate_in_round_one(mixed):
     results = load_results(mixed / "load_test")
-    assert sorted(results.rounds) == [("bar", "candidate", 1), ("foo", "candidate", 1)] and results.baseline == {}
+    assert sorted(results.requests) == [("bar", "candidate"), ("foo", "candidate")] and results.baseline == {}
+    assert results.requests[("foo", "candidate")].measured.all() and not results.compared
 
 
 def test_a_long_run_gets_wider_buckets(tmp_path):
@@ -344,4 +349,82 @@ def test_a_baseline_without_requests_and_a_service_the_profile_does_not_name(tmp
     assert results.baseline["bar"].requests == 0 and results.baseline["foo"].requests == 40
     assert results.baseline["foo"].name == "foo"
     assert results.services["foo"].requests == 41 and results.services["qux"].requests == 1
-    assert results.rounds[("qux", "candidate", 1)][0].tolist() == [4.0]
+    assert results.requests[("qux", "candidate")].latency_ms.tolist() == [4.0]
+
+
+def test_a_compared_run_reports_both_sides_one_number_per_figure_and_the_change_over_time(tmp_path):
+    from runbook.resultdoc import parse
+    from runbook.targets import describe
+
+    write_compared(tmp_path / "load_test")
+    baseline = {"ref": "HEAD^1", "sha": "b" * 40, "available": True, "why": "", "services": []}
+    report = build_report(tmp_path / "load_test", tmp_path / "report", "local", describe("local"), "a" * 40, baseline=baseline)
+    comparison = report.result["comparison"]
+    assert (comparison["design"], comparison["warmup_s"], comparison["measured_s"]) == ("interleaved", 3, 40)
+    p50 = comparison["services"]["foo"]["p50"]
+    # 40 s of 3 ms against 2 ms: +50%, far beyond the shipped 10% limit; p95 and p99 lack the requests.
+    assert (p50["change"], p50["verdict"], p50["beyond_limit"]) == (0.5, "slower", True)
+    assert comparison["services"]["foo"]["p95"]["verdict"] == "too few requests" and comparison["failed"]
+    assert report.result["status"] == "failed" and comparison["headline"].startswith("foo p50 +50% (")
+    # One number per figure: the comparison's sides are the main table's and the baseline table's.
+    assert p50["candidate"] == report.result["services"]["foo"]["p50_ms"] == 3.0
+    assert p50["baseline"] == comparison["baseline_services"]["foo"]["p50_ms"] == 2.0
+    summary = (tmp_path / "report" / "summary.md").read_text()
+    assert "| `foo` | p50 | 2.0 ms | 3.0 ms | +50% (" in summary and "slower (over the limit)" in summary
+    assert "each request went to one side at random for 40 s after a 3 s warm-up" in summary
+    assert "![Change against the baseline over time](change.png)" in summary
+    assert imread(tmp_path / "report" / "change.png").std() > 0  # drawn, not blank
+    written = json.loads((tmp_path / "report" / "result.json").read_text())
+    assert parse(written) == written
+
+
+def test_a_change_its_interval_calls_but_holm_does_not_is_marked_and_explained():
+    from runbook.summary import render_comparison
+
+    entry = {"change": 0.04, "low": 0.01, "high": 0.07, "verdict": "no significant change", "limit": 0.1,
+             "beyond_limit": False, "candidate": 2.08, "baseline": 2.0, "p_value": 0.02}
+    comparison = {"measured_s": 30, "warmup_s": 2, "block_s": 2.0, "confidence": 0.95, "family_alpha": 0.05,
+                  "services": {"foo": {"p50": entry}}}
+    text = render_comparison(comparison)
+    assert "| `foo` | p50 | 2.0 ms | 2.1 ms | +4% (+1%..+7%) | no significant change * | 10% |" in text
+    assert "\\* Its interval alone leaves out zero" in text
+    assert "* Its interval" not in render_comparison({**comparison, "services": {"foo": {"p50": {**entry, "low": -0.01}}}})
+
+
+def test_replicas_that_differ_between_the_sides_are_said_next_to_the_verdict():
+    from runbook.summary import replica_notes
+
+    server = {"services": {"foo": {"replicas": {"start": 2, "peak": 4, "end": 4}}, "bar": {"replicas": {"start": 2, "peak": 2, "end": 2}}},
+              "baseline_services": {"foo": {"replicas": {"start": 2, "peak": 2, "end": 2}}, "bar": {"replicas": {"start": 2, "peak": 2, "end": 2}}}}
+    (note,) = replica_notes({"server": server})
+    assert note.startswith("Replicas differed between the sides of `foo`") and "candidate 2 → 4 → 4, baseline 2 → 2 → 2" in note
+    assert replica_notes({"server": {"services": {"foo": {"replicas": {}}}, "baseline_services": {"foo": {"replicas": {}}}}}) == []
+    assert replica_notes({"server": None}) == []
+
+
+def test_a_run_shorter_than_its_ramp_up_or_too_thin_for_its_percentiles_says_so():
+    from runbook.resultdoc import run_warnings
+
+    config = {"users": 100, "spawn_rate": 10.0, "run_time_s": 1, "wait_min_s": 0.0, "wait_max_s": 1.0,
+              "request_timeout_s": 5.0, "endpoint": "http://127.0.0.1:8080"}
+    services = {"foo": {"requests": 11, "failures": 1}, "bar": {"requests": 5000, "failures": 0}}
+    ramp, foo = run_warnings(config, services)
+    assert ramp == ("The run (1 s) is shorter than its ramp-up (10 s for 100 users at 10/s): at most 10 users ever ran, "
+                    "so these figures describe a lighter load than the profile's.")
+    assert foo.startswith("foo: p95 and p99 rest on 10 successful requests, fewer than 5 beyond them")
+    # The default profile's 30 s with thousands of requests: nothing to say.
+    assert run_warnings({**config, "run_time_s": 30}, {"bar": services["bar"]}) == []
+    assert run_warnings({**config, "run_time_s": 30}, {"foo": {"requests": 499, "failures": 0}})[0].startswith(
+        "foo: p99 rests on 499 successful requests, fewer than 5 beyond it")
+
+
+def test_the_warnings_head_the_summary(mixed):
+    from runbook.targets import describe
+
+    profile = json.loads((mixed / "load_test" / "profile.json").read_text())
+    (mixed / "load_test" / "profile.json").write_text(json.dumps({**profile, "run_time_s": 1}))
+    report = build_report(mixed / "load_test", mixed / "report", "local", describe("local"), "a" * 40)
+    summary = (mixed / "report" / "summary.md").read_text()
+    first = report.result["warnings"][0]
+    assert first.startswith("The run (1 s) is shorter than its ramp-up")
+    assert summary.index(f"> **Warning**: {first}") < summary.index("- **Target**")

@@ -107,7 +107,7 @@ def test_the_server_side_keeps_only_known_words_where_it_is_rendered_as_is(writt
 
 @pytest.fixture(scope="module")
 def compared(tmp_path_factory):
-    """A document with a comparison (rounds B C C B of foo) and the server side."""
+    """A document with a comparison (foo's two sides interleaved) and the server side."""
     from test_report import write_compared
 
     folder = tmp_path_factory.mktemp("compared")
@@ -135,12 +135,16 @@ def test_a_compared_document_parses_back_to_itself(compared):
     (("comparison", "services", "foo", "p95", "low"), "-", "result.json: comparison.services.foo.p95.low is not a number: '-'"),
     (("comparison", "services", "foo", "p95", "high"), "+", "result.json: comparison.services.foo.p95.high is not a number: '+'"),
     (("comparison", "services", "foo", "p95", "limit"), "25%", "result.json: comparison.services.foo.p95.limit is not a number: '25%'"),
-    (("comparison", "services", "foo", "p50", "candidate_rounds"), ["x"],
-     "result.json: comparison.services.foo.p50.candidate_rounds is not a number: 'x'"),
-    (("comparison", "services", "foo", "p50", "baseline_rounds"), [True],
-     "result.json: comparison.services.foo.p50.baseline_rounds is not a number: True"),
-    (("comparison", "pairs"), "three", "result.json: comparison.pairs is not a number: 'three'"),
-    (("comparison", "round_s"), None, "result.json: comparison.round_s is not a number: None"),
+    (("comparison", "services", "foo", "p50", "candidate"), ["x"],
+     "result.json: comparison.services.foo.p50.candidate is not a number: ['x']"),
+    (("comparison", "services", "foo", "p50", "baseline"), True,
+     "result.json: comparison.services.foo.p50.baseline is not a number: True"),
+    (("comparison", "services", "foo", "p50", "p_value"), "0.01",
+     "result.json: comparison.services.foo.p50.p_value is not a number: '0.01'"),
+    (("comparison", "measured_s"), "thirty", "result.json: comparison.measured_s is not a number: 'thirty'"),
+    (("comparison", "block_s"), None, "result.json: comparison.block_s is not a number: None"),
+    (("comparison", "resamples"), [], "result.json: comparison.resamples is not a number: []"),
+    (("comparison", "family_alpha"), "5%", "result.json: comparison.family_alpha is not a number: '5%'"),
     (("comparison", "warmup_s"), "3 s", "result.json: comparison.warmup_s is not a number: '3 s'"),
     (("comparison", "confidence"), "95%", "result.json: comparison.confidence is not a number: '95%'"),
     (("comparison", "baseline_services", "foo", "rps"), "x", "result.json: comparison.baseline_services.foo.rps is not a number: 'x'"),
@@ -194,11 +198,7 @@ def test_the_comparison_is_rebuilt_from_its_numbers(compared):
     assert parse(changed(compared, ("comparison", "verdict"), "hacked"))["comparison"]["verdict"] is None
     for verdict in ("slower", "faster", "no significant change"):
         assert parse(changed(compared, ("comparison", "verdict"), verdict))["comparison"]["verdict"] == verdict
-    cut = parse(changed(compared, ("comparison", "order"), ["baseline", "x", "candidate"] * 20))["comparison"]["order"]
-    assert cut == ["baseline", "candidate"] * 13 + ["baseline"]  # the first 40 entries, unknown words left out
-    assert len(parse(changed(compared, ("comparison", "order"), ["baseline", "candidate"] * 25))["comparison"]["order"]) == 40
-    rounds = parse(changed(compared, ("comparison", "services", "foo", "p50", "candidate_rounds"), [1.0] * 50))
-    assert rounds["comparison"]["services"]["foo"]["p50"]["candidate_rounds"] == [1.0] * 40
+    assert parse(changed(compared, ("comparison", "design"), "rounds"))["comparison"]["design"] == "interleaved"
     assert parse(changed(compared, ("comparison", "why"), "w" * 400))["comparison"]["why"] == "w" * 300
 
 
@@ -290,10 +290,10 @@ def test_what_a_document_leaves_out_reads_as_empty_or_zero(written, compared):
     comparison = copy.deepcopy(compared["comparison"])
     del comparison["why"]
     comparison["baseline"]["services"] = [{"name": "foo"}]
-    comparison["services"]["foo"]["p50"]["candidate_rounds"] = [None, 3.0]
+    comparison["services"]["foo"]["p50"]["candidate"] = None
     again = parse(changed(compared, ("comparison",), comparison))["comparison"]
     assert again["why"] == "" and again["baseline"]["services"] == [{"name": "foo", "host": ""}]
-    assert again["services"]["foo"]["p50"]["candidate_rounds"] == [None, 3.0]
+    assert again["services"]["foo"]["p50"]["candidate"] is None
     assert parse(changed(compared, ("comparison",), {"available": False}))["comparison"]["why"] == ""
 
 

@@ -67,6 +67,9 @@ def test_missing_and_old_tools_each_say_how_to_get_them(bin_dir, tmp_path):
     assert "kind at" in message and "v0.20.0, older than the supported v0.33.0" in message
     assert "python -m runbook tools install" in message
     assert "docker does not answer (Cannot connect to the Docker daemon)" in message
+    # Installed but not running: how to start it, not how to install it.
+    assert "Docker is installed but its daemon is not running or not reachable: start it" in message
+    assert "docs.docker.com/engine/install" not in message
 
 
 def test_the_kubeconfig_target_needs_no_kind_or_docker(bin_dir, tmp_path):

@@ -14,7 +14,7 @@ CHARTS = {
     "throughput": "throughput.png",
     "latency": "latency.png",
     "percentiles": "percentiles.png",
-    "rounds": "rounds.png",  # with a baseline only
+    "change": "change.png",  # with a baseline only
 }
 _SIZE = (9, 4.8)
 _DPI = 110
@@ -25,8 +25,8 @@ def draw_all(results: LoadTestResults, out: Path, subtitle: str) -> dict[str, Pa
     out.mkdir(parents=True, exist_ok=True)
     paths = {}
     drawn = [("throughput", throughput), ("latency", latency), ("percentiles", percentile_curve)]
-    if results.baseline:
-        drawn.append(("rounds", rounds_p95))
+    if results.compared:
+        drawn.append(("change", change_over_time))
     for key, draw in drawn:
         figure = draw(results, subtitle)
         path = out / CHARTS[key]
@@ -44,11 +44,14 @@ def throughput(results: LoadTestResults, subtitle: str) -> Figure:
     figure = Figure(figsize=_SIZE, layout="constrained")
     axes = figure.add_subplot()
     colors = _colors(results)
-    for name, stats in results.services.items():
-        series = stats.series
-        axes.plot(series.t, series.ok_rps, color=colors[name], label=f"{name} ok/s")
+    for name, side, stats in _sides(results):
+        series, faint = stats.series, side == "baseline"
+        label = name if not faint else f"{name} (baseline)"
+        axes.plot(series.t, series.ok_rps, color=colors[name], alpha=0.55 if faint else 1.0,
+                  linestyle="-." if faint else "-", label=f"{label} ok/s")
         if series.fail_rps.any():
-            axes.plot(series.t, series.fail_rps, color=colors[name], linestyle="--", label=f"{name} failures/s")
+            axes.plot(series.t, series.fail_rps, color=colors[name], alpha=0.55 if faint else 1.0, linestyle="--",
+                      label=f"{label} failures/s")
     axes.set_xlabel("seconds since start")
     axes.set_ylabel("requests per second")
     axes.set_ylim(bottom=0)
@@ -58,7 +61,8 @@ def throughput(results: LoadTestResults, subtitle: str) -> Figure:
     users.set_ylabel("users")
     users.set_ylim(bottom=0)
     _legend(axes, users)
-    axes.set_title(f"Throughput per service ({results.bucket_s:g}s buckets)\n{subtitle}", fontsize=10)
+    both = " and side (each request to one side at random)" if results.compared else ""
+    axes.set_title(f"Throughput per service{both} ({results.bucket_s:g}s buckets)\n{subtitle}", fontsize=10)
     return figure
 
 
@@ -66,10 +70,14 @@ def latency(results: LoadTestResults, subtitle: str) -> Figure:
     figure = Figure(figsize=_SIZE, layout="constrained")
     axes = figure.add_subplot()
     colors = _colors(results)
-    styles = {"p50": "-", "p95": "--", "p99": ":"}
-    for name, stats in results.services.items():
+    # With a baseline, p50 and p95 of both sides (p99 of a bucket is too noisy to read beside them).
+    styles = {"p50": "-", "p95": "--"} if results.compared else {"p50": "-", "p95": "--", "p99": ":"}
+    for name, side, stats in _sides(results):
+        faint = side == "baseline"
         for key, style in styles.items():
-            axes.plot(stats.series.t, getattr(stats.series, key), color=colors[name], linestyle=style, label=f"{name} {key}")
+            axes.plot(stats.series.t, getattr(stats.series, key), color=colors[name], linestyle=style,
+                      alpha=0.5 if faint else 1.0, linewidth=1.0 if faint else 1.5,
+                      label=f"{name}{' (baseline)' if faint else ''} {key}")
     axes.set_xlabel("seconds since start")
     axes.set_ylabel("response time of successful requests (ms)")
     axes.set_ylim(bottom=0)
@@ -104,32 +112,44 @@ def percentile_curve(results: LoadTestResults, subtitle: str) -> Figure:
     return figure
 
 
-def rounds_p95(results: LoadTestResults, subtitle: str) -> Figure:
-    """p95 of each round, candidate (solid) and baseline (dashed), so the spread between rounds shows."""
+def change_over_time(results: LoadTestResults, subtitle: str) -> Figure:
+    """The change against the baseline (and its 95% interval) on the first seconds measured, growing: did it settle?"""
+    from runbook.compare import over_time
+
+    metrics = ("p50", "p95")
+    found = over_time(results.requests, list(results.baseline), metrics)
     figure = Figure(figsize=_SIZE, layout="constrained")
-    axes = figure.add_subplot()
     colors = _colors(results)
-    order = results.profile["schedule"]["order"]  # type: ignore[index]
-    for name in results.services:
-        for side, style in (("candidate", "-o"), ("baseline", "--s")):
-            xs, ys = [], []
-            for number, round_side in enumerate(order, 1):
-                if round_side != side:
-                    continue
-                latency, ok = results.rounds.get((name, side, number), (np.array([]), np.array([], dtype=bool)))
-                if latency[ok].size:
-                    xs.append(number)
-                    ys.append(float(np.percentile(latency[ok], 95)))
-            label = name if side == "candidate" else f"{name} (baseline)"
-            axes.plot(xs, ys, style, color=colors[name], label=label)
-    axes.set_xticks(range(1, len(order) + 1), [f"{i}\n{side[0].upper()}" for i, side in enumerate(order, 1)])
-    axes.set_xlabel("round (C candidate, B baseline)")
-    axes.set_ylabel("p95 response time (ms)")
-    axes.set_ylim(bottom=0)
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
-    axes.set_title(f"p95 per round, candidate against baseline\n{subtitle}", fontsize=10)
+    for i, metric in enumerate(metrics):
+        axes = figure.add_subplot(1, len(metrics), i + 1)
+        for name, by_metric in found.items():
+            points = by_metric[metric]
+            if not points:
+                continue
+            data = np.array(points)
+            t, (change, low, high) = data[:, 0], data[:, 1:].T * 100
+            axes.plot(t, change, color=colors.get(name, "black"), marker="o", markersize=3, label=name)
+            axes.fill_between(t, low, high, color=colors.get(name, "black"), alpha=0.18)
+        axes.axhline(0, color="grey", linewidth=0.8)
+        axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:+.0f}%"))
+        axes.set_xlabel("seconds measured")
+        axes.set_ylabel(f"{metric}: candidate against baseline")
+        axes.grid(alpha=0.3)
+        if axes.get_legend_handles_labels()[0]:  # a run too short to judge has no line yet
+            axes.legend(fontsize=8)
+        axes.set_title(metric, fontsize=10)
+    figure.suptitle(f"Change against the baseline as the run goes on (band: 95% interval)\n{subtitle}", fontsize=10)
     return figure
+
+
+def _sides(results: LoadTestResults) -> list[tuple[str, str, object]]:
+    """(service, side, stats): the candidate's services, each followed by its baseline when there is one."""
+    found = []
+    for name, stats in results.services.items():
+        found.append((name, "candidate", stats))
+        if name in results.baseline:
+            found.append((name, "baseline", results.baseline[name]))
+    return found
 
 
 def _legend(*axes_list: object) -> None:

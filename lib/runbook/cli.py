@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from runbook.config import INGRESS_MODES, STAGES, TARGETS, RunConfig
-from runbook.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, ConfigError, RunbookError, ToolError, exit_code
+from runbook.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, ConfigError, RunbookError, ToolError, exit_code
 
 DESCRIPTION = """\
 Stand up a target, deploy the echo services, verify host routing, load-test
@@ -64,11 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     verdict.add_argument("--slo", default=defaults.slo, help="service-level objectives to check (default: %(default)s)")
     verdict.add_argument("--baseline", default=defaults.baseline, metavar="REF",
                          help="a git commit (in CI the pull request's base, HEAD^1) whose k8s/ is deployed beside the "
-                         "change and compared with it under the same load, in rounds")
+                         "change and compared with it under the same load, each request sent to one side at random")
     verdict.add_argument("--require-baseline", action="store_true",
                          help="fail the run when the baseline cannot be compared (no k8s/ there, or it failed to deploy)")
-    verdict.add_argument("--rounds", default=defaults.rounds,
-                         help="with --baseline: pairs of rounds, each side --run-time long (default: %(default)s)")
     verdict.add_argument("--inject-delay", default=defaults.inject_delay, metavar="SERVICE=MS",
                          help="local target only: the candidate side of SERVICE answers MS ms later, to see what size "
                          "of regression the comparison catches on this machine")
@@ -82,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline.add_argument("--assets-branch", default=defaults.assets_branch,
                           help="branch the chart images are committed to for the comment (default: %(default)s)")
     pipeline.add_argument("-v", "--verbose", action="store_true", help="stream each notebook's output to the log")
+
+    again = commands.add_parser(
+        "compare", help="recompute a run's comparison with its baseline from its request log",
+        description="Reads RUN_DIR/load_test (requests.csv, profile.json) and prints the comparison's one-line "
+        "answer and its table, computed exactly as the report stage does (a fixed seed: the same request log "
+        "always gives the same verdicts). Exit 1 when a regression is beyond its limit.")
+    again.add_argument("run_dir", metavar="RUN_DIR", help="a run folder made with --baseline")
+    again.add_argument("--slo", default=None, help="the SLO file whose regression limits apply (default: the run's own)")
 
     tools = commands.add_parser("tools", help="check or install kind, helm and kubectl")
     tool_commands = tools.add_subparsers(dest="tools_command", required=True, parser_class=_Parser)
@@ -110,7 +116,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         cluster_name=args.cluster_name,
         context=args.context, namespace=args.namespace, pr=args.pr, require_publish=args.require_publish,
         assets_branch=args.assets_branch, slo=args.slo, baseline=args.baseline,
-        require_baseline=args.require_baseline, rounds=args.rounds, inject_delay=args.inject_delay,
+        require_baseline=args.require_baseline, inject_delay=args.inject_delay,
         run_dir=str(run_dir),
     )
 
@@ -125,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_command(args)
     if args.command == "tools":
         return tools_command(args)
+    if args.command == "compare":
+        return compare_command(args)
     return EXIT_BAD_INPUT
 
 
@@ -160,6 +168,20 @@ def tools_command(args: argparse.Namespace) -> int:
         print(f"installed {name} {tools.RELEASES[name].version} at {path} (SHA-256 verified)")
     print(f"the runbook finds them there; to use them yourself: export PATH=\"{dest}:$PATH\"")
     return EXIT_OK
+
+
+def compare_command(args: argparse.Namespace) -> int:
+    from runbook.report import recompare
+    from runbook.summary import render_comparison
+
+    try:
+        comparison = recompare(Path(args.run_dir).resolve(), Path(args.slo).resolve() if args.slo else None)
+    except RunbookError as exc:
+        return failed(exc)
+    print(comparison["headline"])
+    print()
+    print(render_comparison(comparison))
+    return EXIT_FAILED if comparison["failed"] else EXIT_OK
 
 
 def run_command(args: argparse.Namespace) -> int:

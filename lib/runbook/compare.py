@@ -1,42 +1,68 @@
 """The comparison of the candidate (the change) with the baseline (the pull request's base).
 
-Both sides are loaded in alternating rounds of the same length under the same profile,
-in pairs (B A, A B, B A, ...). For each pair the metric is computed on each side's round
-alone, and the pair gives one number: the log of candidate over baseline (latency,
-throughput) or their difference (failure ratio). The change is the mean of the pairs,
-and its 95% confidence interval is Student's t over the pairs, so the uncertainty comes
-from how much the rounds vary, not from the thousands of requests inside a round (which
-are not independent: a slow second slows all of them). With so few pairs, their spread can
-by chance come out far smaller than the noise of one round's percentile, so the spread used
-is never less than that sampling noise (the order statistics around the percentile; Poisson
-for a count; binomial for a ratio). A percentile is judged only when every round has at
-least MIN_BEYOND successful requests above it: the p99 of 40 requests is their maximum, and
-no estimate of its noise from 40 requests can be trusted. A change is significant when its
-interval is entirely on one side of zero; the run fails only when a change is significant,
-for the worse, and beyond the regression limit in slo.yaml.
+The design (the locustfile): after a short warm-up, every request goes to the candidate or
+the baseline, drawn at random, so both sides share every second of the machine, of Traefik
+and of the cluster. Per service and metric the change is the candidate's value over the
+measured window against the baseline's: the ratio for the percentiles of successes (shown
+as +18%), the difference for the failure ratio.
+
+The uncertainty: requests within a second are not independent (a slow second slows every
+request in it), so the measured window is cut into blocks of BLOCK_S seconds and the blocks
+are resampled with replacement, each block carrying both sides' requests (a block bootstrap,
+scipy.stats.bootstrap over the blocks, RESAMPLES resamples from a fixed SEED: the same
+request log always gives the same verdicts). A slow second then moves both sides of every
+resample together, and the interval measures how the sides differ, not how the machine
+drifts. The 95% interval is the percentile interval of the resampled changes.
+
+Many metrics at once: with two services and four metrics a run has eight chances of a false
+alarm. A change is called slower (or faster) only when it holds after Holm's correction over
+every metric judged in the run, so that a run with no real change calls anything at most 5%
+of the time. A metric whose resamples never differ from zero (no failure on either side) cannot be
+significant and is not counted. The 95% interval is shown as it is; when it leaves out zero
+and the correction still says "no significant change", the table says why.
+
+Not judged: a percentile unless each side has at least MIN_BEYOND successes above it over
+the window (the p99 of 40 requests is their maximum), and nothing in a window of fewer than
+MIN_BLOCKS blocks (too few to resample). Throughput is not compared: each request's side is
+a coin toss, so both sides get the same share of requests whatever their speed; a slower
+side shows in its latency.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import stats as scipy_stats
 
+from runbook.results import Requests
 from runbook.slo import SLO
 
 CONFIDENCE = 0.95
-METRICS = ("p50", "p95", "p99", "throughput", "failure_ratio")
+#: The false-alarm rate of a whole run (Holm's correction over every metric judged).
+FAMILY_ALPHA = 0.05
+METRICS = ("p50", "p95", "p99", "failure_ratio")
 PERCENTILES = ("p50", "p95", "p99")
 #: For which metrics a higher number is worse.
-HIGHER_IS_WORSE = {"p50": True, "p95": True, "p99": True, "throughput": False, "failure_ratio": True}
+HIGHER_IS_WORSE = {"p50": True, "p95": True, "p99": True, "failure_ratio": True}
 SLOWER, FASTER, SAME = "slower", "faster", "no significant change"
 TOO_FEW = "too few requests"
-VERDICTS = (SLOWER, FASTER, SAME, TOO_FEW)
-#: Successful requests every round must have above a percentile for it to be judged.
+TOO_SHORT = "too short to judge"
+VERDICTS = (SLOWER, FASTER, SAME, TOO_FEW, TOO_SHORT)
+#: Successful requests each side must have above a percentile over the window for it to be judged.
 MIN_BEYOND = 5
+#: Seconds per block of the bootstrap; the calibration (benchmarks/ab_calibration.py) chose it.
+BLOCK_S = 1.0
+#: Fewer blocks than this give no verdict at all.
+MIN_BLOCKS = 8
+RESAMPLES = 2000
+SEED = 17
+#: Relative width of the latency bins the resamples are computed on (the reported values are exact).
+RESOLUTION = 0.002
+_BATCH = 200
 
 
 @dataclass(frozen=True)
@@ -46,9 +72,10 @@ class Change:
     low: float | None
     high: float | None
     verdict: str
-    candidate: list[float | None]  # per pair, the candidate's round
-    baseline: list[float | None]
+    candidate: float | None  # the metric over the measured window: the same number as the main table's
+    baseline: float | None
     limit: float | None = None  # the regression limit from slo.yaml
+    p_value: float | None = None  # the bootstrap's two-sided p-value, before Holm's correction
 
     @property
     def relative(self) -> bool:
@@ -57,6 +84,10 @@ class Change:
     @property
     def worse(self) -> bool:
         return self.verdict == SLOWER
+
+    @property
+    def interval_excludes_zero(self) -> bool:
+        return self.low is not None and self.high is not None and (self.low > 0 or self.high < 0)
 
     @property
     def beyond_limit(self) -> bool:
@@ -68,12 +99,12 @@ class Change:
     def as_dict(self) -> dict[str, Any]:
         return {"change": _round(self.change), "low": _round(self.low), "high": _round(self.high),
                 "verdict": self.verdict, "limit": self.limit, "beyond_limit": bool(self.beyond_limit),
-                "candidate_rounds": [_round(v) for v in self.candidate],
-                "baseline_rounds": [_round(v) for v in self.baseline]}
+                "candidate": _round(self.candidate), "baseline": _round(self.baseline),
+                "p_value": _round(self.p_value)}
 
     def text(self) -> str:
         """'+18% (+9%..+27%)', or for the failure ratio '+0.20 pp (+0.10..+0.30)'."""
-        if self.change is None:
+        if self.change is None or self.low is None or self.high is None:
             return "–"
         if self.relative:
             return f"{self.change:+.0%} ({self.low:+.0%}..{self.high:+.0%})"
@@ -84,120 +115,239 @@ def _round(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else round(value, 4)
 
 
-def round_metric(metric: str, latency: np.ndarray, ok: np.ndarray, round_s: float) -> float | None:
-    """One side's metric over one round: percentiles of successes, requests/s, failure ratio."""
-    if metric == "throughput":
-        return latency.size / round_s
-    if metric == "failure_ratio":
-        return float((~ok).sum() / ok.size) if ok.size else None
-    good = latency[ok]
-    return float(np.percentile(good, int(metric[1:]))) if good.size else None
-
-
 def needed_successes(metric: str) -> int:
-    """How many successes a round needs for the metric to be judged: 10 for p50, 100 for p95, 500 for p99."""
+    """How many successes a side needs for the metric to be judged: 10 for p50, 100 for p95, 500 for p99."""
     if metric not in PERCENTILES:
         return 0
     return math.ceil(MIN_BEYOND / (1 - int(metric[1:]) / 100) - 1e-9)
 
 
-def sampling_variance(metric: str, latency: np.ndarray, ok: np.ndarray) -> float:
-    """How much one round's metric varies from sampling alone: of its log, or of the ratio itself.
-
-    A percentile's standard error from the order statistics one binomial standard deviation
-    around its rank (distribution-free); a count's from Poisson; a ratio's from the binomial.
-    """
-    if metric == "throughput":
-        return 1.0 / latency.size if latency.size else 0.0
+def window_value(metric: str, requests: Requests) -> float | None:
+    """One side's metric over its measured requests: a percentile of successes, or the failure ratio."""
     if metric == "failure_ratio":
-        p = float((~ok).sum() / ok.size) if ok.size else 0.0
-        return p * (1 - p) / ok.size if ok.size else 0.0
-    good = np.sort(latency[ok])
-    n = good.size
-    if n < 2:
-        return 0.0
-    q = int(metric[1:]) / 100
-    spread = math.sqrt(n * q * (1 - q))
-    low, high = good[max(int(n * q - spread), 0)], good[min(int(math.ceil(n * q + spread)), n - 1)]
-    value = float(np.percentile(good, q * 100))
-    return ((high - low) / 2 / value) ** 2 if value > 0 else 0.0
+        return float((~requests.ok).sum() / requests.ok.size) if requests.ok.size else None
+    good = requests.latency_ms[requests.ok]
+    return float(np.percentile(good, int(metric[1:]))) if good.size else None
 
 
-def paired_change(
-    metric: str, candidate: list[float | None], baseline: list[float | None], noise: list[float] | None = None,
-) -> tuple[float, float, float] | None:
-    """The mean change over the pairs and its confidence interval; None with fewer than 2 usable pairs.
+class _Blocks:
+    """One service's two sides cut into blocks of time: per block, a latency histogram of successes and the counts."""
 
-    noise: per pair, the sampling variance of its difference (sampling_variance of both rounds),
-    a floor under the spread between pairs.
-    """
-    usable = [i for i, (c, b) in enumerate(zip(candidate, baseline))
-              if c is not None and b is not None and (metric == "failure_ratio" or (c > 0 and b > 0))]
-    if len(usable) < 2:
+    def __init__(self, candidate: Requests, baseline: Requests, start: float, blocks: int, block_s: float) -> None:
+        good = np.concatenate([candidate.latency_ms[candidate.ok], baseline.latency_ms[baseline.ok]])
+        positive = good[good > 0]
+        self.low = float(positive.min()) if positive.size else 1e-3
+        self.step = math.log1p(RESOLUTION)
+        top = float(good.max()) if good.size else self.low
+        self.bins = int(math.log(max(top, self.low) / self.low) / self.step) + 1
+        self.sides = [self._side(r, start, blocks, block_s) for r in (candidate, baseline)]
+
+    def _side(self, requests: Requests, start: float, blocks: int, block_s: float) -> tuple[np.ndarray, ...]:
+        block = np.clip(((requests.t - start) // block_s).astype(int), 0, blocks - 1)
+        latency = np.maximum(requests.latency_ms, self.low)
+        bin_index = np.minimum((np.log(latency / self.low) / self.step).astype(int), self.bins - 1)
+        hist = np.zeros((blocks, self.bins))
+        np.add.at(hist, (block[requests.ok], bin_index[requests.ok]), 1)
+        sent = np.bincount(block, minlength=blocks).astype(float)
+        failed = np.bincount(block[~requests.ok], minlength=blocks).astype(float)
+        return hist, sent, failed
+
+    def statistics(self, weights: np.ndarray) -> np.ndarray:
+        """For each row of block weights: log(candidate/baseline) of p50, p95, p99 and the failure ratios' difference."""
+        values = []
+        for metric in METRICS:
+            if metric == "failure_ratio":
+                ratios = []
+                for _, sent, failed in self.sides:
+                    n = weights @ sent
+                    ratios.append(np.divide(weights @ failed, n, out=np.full(n.shape, np.nan), where=n > 0))
+                values.append(ratios[0] - ratios[1])
+            else:
+                q = int(metric[1:]) / 100
+                logs = [self._log_percentile(weights @ hist, q) for hist, _, _ in self.sides]
+                values.append(logs[0] - logs[1])
+        return np.stack(values)
+
+    def _log_percentile(self, hist: np.ndarray, q: float) -> np.ndarray:
+        cumulative = np.cumsum(hist, axis=1)
+        n = cumulative[:, -1]
+        rank = np.floor(q * (n - 1))
+        index = (cumulative > rank[:, None]).argmax(axis=1)
+        return np.where(n > 0, math.log(self.low) + (index + 0.5) * self.step, np.nan)
+
+
+def _bootstrap(blocks: _Blocks, count: int, resamples: int, seed: int) -> scipy_stats._resampling.BootstrapResult:
+    def statistic(ids: np.ndarray, axis: int = -1) -> np.ndarray:
+        ids = np.moveaxis(np.asarray(ids), axis, -1)
+        flat = ids.reshape(-1, ids.shape[-1])
+        weights = np.zeros((flat.shape[0], count))
+        np.add.at(weights, (np.arange(flat.shape[0])[:, None], flat), 1)
+        found = blocks.statistics(weights)
+        return found.reshape(len(METRICS), *ids.shape[:-1])
+
+    with warnings.catch_warnings():
+        # A metric whose resamples never vary (no failures on either side) is expected, not a problem.
+        warnings.simplefilter("ignore", scipy_stats.DegenerateDataWarning)
+        return scipy_stats.bootstrap(
+            (np.arange(count),), statistic, n_resamples=resamples, batch=_BATCH, vectorized=True, method="percentile",
+            confidence_level=CONFIDENCE, rng=np.random.default_rng(seed))
+
+
+def _p_value(distribution: np.ndarray) -> float:
+    """Two-sided: twice the smaller share of resampled changes at or beyond zero on either side."""
+    finite = distribution[np.isfinite(distribution)]
+    if not finite.size:
+        return 1.0
+    below, above = (finite <= 0).sum(), (finite >= 0).sum()
+    return min(1.0, 2 * (min(below, above) + 1) / (finite.size + 1))
+
+
+@dataclass(frozen=True)
+class _Estimate:
+    change: float | None
+    low: float | None
+    high: float | None
+    p_value: float | None
+    testable: bool  # False: every resample gave no change at all (no failures on either side, say)
+
+
+def measured_start(requests: dict[tuple[str, str], Requests]) -> float:
+    """When the measured window starts: the first measured request of any service or side."""
+    starts = [float(r.window().t.min()) for r in requests.values() if r.window().t.size]
+    return min(starts, default=0.0)
+
+
+def estimate_service(
+    candidate: Requests, baseline: Requests, start: float, end: float, block_s: float = BLOCK_S,
+    resamples: int = RESAMPLES, seed: int = SEED,
+) -> dict[str, _Estimate] | None:
+    """Every metric's change with its interval over [start, end); None when there are too few blocks."""
+    count = max(int(math.ceil((end - start) / block_s)), 1)
+    blocks = _Blocks(candidate, baseline, start, count, block_s)
+    used = np.flatnonzero(sum(side[1] for side in blocks.sides) > 0)
+    if used.size < MIN_BLOCKS:
         return None
-    if metric == "failure_ratio":
-        diffs = [candidate[i] - baseline[i] for i in usable]  # type: ignore[operator]
-    else:
-        diffs = [math.log(candidate[i] / baseline[i]) for i in usable]  # type: ignore[operator]
-    values = np.array(diffs)
-    mean = float(values.mean())
-    variance = float(values.var(ddof=1))
-    if noise:
-        variance = max(variance, float(np.mean([noise[i] for i in usable])))
-    half = float(scipy_stats.t.ppf(0.5 + CONFIDENCE / 2, values.size - 1) * math.sqrt(variance / values.size))
-    low, high = mean - half, mean + half
-    if metric == "failure_ratio":
-        return mean, low, high
-    return math.expm1(mean), math.expm1(low), math.expm1(high)
-
-
-def verdict(metric: str, low: float, high: float) -> str:
-    if low > 0:
-        return SLOWER if HIGHER_IS_WORSE[metric] else FASTER
-    if high < 0:
-        return FASTER if HIGHER_IS_WORSE[metric] else SLOWER
-    return SAME
-
-
-def compare_service(
-    name: str, rounds: dict[tuple[str, str, int], tuple[np.ndarray, np.ndarray]], order: list[str], round_s: float,
-    limits: dict[str, float],
-) -> dict[str, Change]:
-    """Every metric of one service, candidate against baseline, pair by pair."""
-    empty = (np.array([]), np.array([], dtype=bool))
-    pairs = [(i + 1, i + 2) for i in range(0, len(order) - 1, 2)]
-    changes = {}
-    for metric in METRICS:
-        cand, base, noise, fewest = [], [], [], math.inf
-        for first, second in pairs:
-            by_side = {order[first - 1]: first, order[second - 1]: second}
-            c_round = rounds.get((name, "candidate", by_side["candidate"]), empty)
-            b_round = rounds.get((name, "baseline", by_side["baseline"]), empty)
-            cand.append(round_metric(metric, *c_round, round_s))
-            base.append(round_metric(metric, *b_round, round_s))
-            noise.append(sampling_variance(metric, *c_round) + sampling_variance(metric, *b_round))
-            fewest = min(fewest, int(c_round[1].sum()), int(b_round[1].sum()))
-        found = paired_change(metric, cand, base, noise)
-        limit = limits.get(metric)
-        if fewest < needed_successes(metric):
-            changes[metric] = Change(metric, None, None, None, TOO_FEW, cand, base, limit)
-        elif found is None:
-            changes[metric] = Change(metric, None, None, None, SAME, cand, base, limit)
+    # Blocks without any request carry nothing to resample: leave them out.
+    blocks.sides = [(hist[used], sent[used], failed[used]) for hist, sent, failed in blocks.sides]
+    result = _bootstrap(blocks, used.size, resamples, seed)
+    found = {}
+    for i, metric in enumerate(METRICS):
+        distribution = result.bootstrap_distribution[i]
+        c, b = window_value(metric, candidate), window_value(metric, baseline)
+        if c is None or b is None or (metric != "failure_ratio" and (c <= 0 or b <= 0)):
+            found[metric] = _Estimate(None, None, None, None, False)
+            continue
+        low, high = float(result.confidence_interval.low[i]), float(result.confidence_interval.high[i])
+        finite = distribution[np.isfinite(distribution)]
+        testable = bool(finite.size) and bool(np.any(finite != 0))
+        if metric == "failure_ratio":
+            found[metric] = _Estimate(c - b, low, high, _p_value(distribution), testable)
         else:
-            change, low, high = found
-            changes[metric] = Change(metric, change, low, high, verdict(metric, low, high), cand, base, limit)
-    return changes
+            point = math.log(c / b)
+            # The interval is of the resampled bins; the point is exact: keep the point inside its interval.
+            low, high = min(low, point), max(high, point)
+            found[metric] = _Estimate(math.expm1(point), math.expm1(low), math.expm1(high), _p_value(distribution), testable)
+    return found
+
+
+def holm(p_values: dict[Any, float], alpha: float | None = None) -> set[Any]:
+    """Which hypotheses Holm's step-down procedure rejects, at family-wise level alpha (FAMILY_ALPHA)."""
+    alpha = FAMILY_ALPHA if alpha is None else alpha
+    ordered = sorted(p_values.items(), key=lambda item: item[1])
+    rejected = set()
+    for i, (key, p) in enumerate(ordered):
+        if p > alpha / (len(ordered) - i):
+            break
+        rejected.add(key)
+    return rejected
+
+
+def verdict(metric: str, change: float) -> str:
+    if change > 0:
+        return SLOWER if HIGHER_IS_WORSE[metric] else FASTER
+    return FASTER if HIGHER_IS_WORSE[metric] else SLOWER
 
 
 def compare(
-    rounds: dict[tuple[str, str, int], tuple[np.ndarray, np.ndarray]], services: list[str], schedule: dict[str, Any],
-    slo: SLO,
+    requests: dict[tuple[str, str], Requests], services: list[str], slo: SLO, block_s: float = BLOCK_S,
+    resamples: int = RESAMPLES, seed: int = SEED,
 ) -> dict[str, dict[str, Change]]:
-    return {name: compare_service(name, rounds, schedule["order"], float(schedule["round_s"]),
-                                  slo.for_service(name).regression) for name in services}
+    """Every metric of every service, candidate against baseline, with Holm's correction over the run."""
+    empty = Requests(np.array([]), np.array([]), np.array([], dtype=bool), np.array([], dtype=bool))
+    windows = {key: r.window() for key, r in requests.items() if key[0] in services and key[1] in ("candidate", "baseline")}
+    start = measured_start(windows)
+    end = max([float(w.t.max()) for w in windows.values() if w.t.size], default=start) + 1e-9
+    estimates: dict[str, dict[str, _Estimate] | None] = {}
+    sides: dict[str, tuple[Requests, Requests]] = {}
+    for name in services:
+        sides[name] = (windows.get((name, "candidate"), empty), windows.get((name, "baseline"), empty))
+        estimates[name] = estimate_service(*sides[name], start, end, block_s, resamples, seed)
+    judged = {}
+    for name, found in estimates.items():
+        for metric in METRICS:
+            if found is None or _too_few(metric, *sides[name]):
+                continue
+            e = found[metric]
+            if e.change is not None and e.testable:
+                judged[(name, metric)] = e.p_value
+    significant = holm(judged)
+    changes: dict[str, dict[str, Change]] = {}
+    for name in services:
+        limits = slo.for_service(name).regression
+        candidate, baseline = sides[name]
+        changes[name] = {}
+        for metric in METRICS:
+            values = (window_value(metric, candidate), window_value(metric, baseline))
+            found = estimates[name]
+            if _too_few(metric, candidate, baseline):
+                changes[name][metric] = Change(metric, None, None, None, TOO_FEW, *values, limits.get(metric))
+            elif found is None:
+                changes[name][metric] = Change(metric, None, None, None, TOO_SHORT, *values, limits.get(metric))
+            else:
+                e = found[metric]
+                word = verdict(metric, e.change) if (name, metric) in significant and e.change else SAME
+                changes[name][metric] = Change(metric, e.change, e.low, e.high, word, *values, limits.get(metric), e.p_value)
+    return changes
 
 
-LABELS = {"p50": "p50", "p95": "p95", "p99": "p99", "throughput": "throughput", "failure_ratio": "failure ratio"}
+def _too_few(metric: str, candidate: Requests, baseline: Requests) -> bool:
+    needed = needed_successes(metric)
+    return needed > 0 and min(int(candidate.ok.sum()), int(baseline.ok.sum())) < needed
+
+
+def over_time(
+    requests: dict[tuple[str, str], Requests], services: list[str], metrics: tuple[str, ...] = ("p50", "p95"),
+    block_s: float = BLOCK_S, resamples: int = 400, seed: int = SEED,
+) -> dict[str, dict[str, list[tuple[float, float, float, float]]]]:
+    """The change and its 95% interval over the first k blocks, for growing k: does the estimate settle?
+
+    Per service and metric, a list of (seconds measured, change, low, high), from MIN_BLOCKS blocks on.
+    """
+    windows = {key: r.window() for key, r in requests.items() if key[0] in services and key[1] in ("candidate", "baseline")}
+    start = measured_start(windows)
+    end = max([float(w.t.max()) for w in windows.values() if w.t.size], default=start)
+    total = int(math.ceil((end - start) / block_s))
+    steps = sorted({*range(MIN_BLOCKS, total + 1, max(1, (total - MIN_BLOCKS) // 12 or 1)), total})
+    empty = Requests(np.array([]), np.array([]), np.array([], dtype=bool), np.array([], dtype=bool))
+    found: dict[str, dict[str, list[tuple[float, float, float, float]]]] = {name: {m: [] for m in metrics} for name in services}
+    for k in steps:
+        cut = start + k * block_s
+        for name in services:
+            sides = [_before(windows.get((name, side), empty), cut) for side in ("candidate", "baseline")]
+            estimates = estimate_service(*sides, start, cut, block_s, resamples, seed)
+            for metric in metrics:
+                e = (estimates or {}).get(metric)
+                if e is not None and e.change is not None and not _too_few(metric, *sides):
+                    found[name][metric].append((k * block_s, e.change, e.low, e.high))  # type: ignore[arg-type]
+    return found
+
+
+def _before(requests: Requests, cut: float) -> Requests:
+    keep = requests.t < cut
+    return Requests(requests.t[keep], requests.latency_ms[keep], requests.ok[keep], requests.measured[keep])
+
+
+LABELS = {"p50": "p50", "p95": "p95", "p99": "p99", "failure_ratio": "failure ratio"}
 
 
 def headline(changes: dict[str, dict[str, Change]]) -> str:
@@ -209,6 +359,7 @@ def headline(changes: dict[str, dict[str, Change]]) -> str:
     better = [(name, c) for name, metrics in changes.items() for c in metrics.values() if c.verdict == FASTER]
     unjudged = [f"{name} {LABELS[c.metric]}" for name, metrics in changes.items() for c in metrics.values()
                 if c.verdict == TOO_FEW]
+    short = any(c.verdict == TOO_SHORT for metrics in changes.values() for c in metrics.values())
     if worse:
         parts = []
         for name, c in worse:
@@ -219,8 +370,10 @@ def headline(changes: dict[str, dict[str, Change]]) -> str:
         answer = "; ".join(parts)
     elif better:
         answer = "faster: " + "; ".join(f"{name} {LABELS[c.metric]} {c.text()}" for name, c in better)
+    elif short:
+        answer = f"not judged: the run is too short (fewer than {MIN_BLOCKS} blocks of {BLOCK_S:g} s)"
     else:
         answer = SAME
     if unjudged:
-        answer += f" (not judged, too few requests a round: {', '.join(unjudged)})"
+        answer += f" (not judged, too few requests: {', '.join(unjudged)})"
     return answer

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -30,6 +31,9 @@ STAGES: tuple[str, ...] = (
 )
 TARGETS: tuple[str, ...] = ("auto", "local", "kind", "kubeconfig")
 INGRESS_MODES: tuple[str, ...] = ("nodeport", "port-forward")
+
+#: With a baseline, the comparison leaves out the ramp-up and this many seconds after it (the last users start).
+COMPARISON_EDGE_S = 2
 
 _DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s?)?$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -188,7 +192,7 @@ def _nonempty(name: str, value: object) -> str:
     return text
 
 
-def _delays(value: object, services: tuple[str, ...], target: str) -> str:
+def _delays(value: object, services: tuple[str, ...], target: str, baseline: str) -> str:
     """SERVICE=MS[,SERVICE=MS]: the candidate side of SERVICE answers MS ms later (local target only)."""
     text = str(value or "").strip()
     if not text:
@@ -206,6 +210,9 @@ def _delays(value: object, services: tuple[str, ...], target: str) -> str:
         except ConfigError as exc:
             raise ConfigError("inject_delay", part, f"the milliseconds {exc.reason}") from None
         parts.append(f"{name}={delay:g}")
+    if not baseline:
+        raise ConfigError("inject_delay", text, "it calibrates the comparison with the base: give --baseline too "
+                          "(without one it would only slow the service down, and nothing would judge it)")
     return ",".join(parts)
 
 
@@ -237,7 +244,6 @@ class RunConfig:
     slo: str = "load_test/slo.yaml"
     baseline: str = ""
     require_baseline: bool = False
-    rounds: int = 3
     inject_delay: str = ""
     run_dir: str = field(default="outputs/interactive")
 
@@ -256,19 +262,28 @@ class RunConfig:
             raise ConfigError("wait_max", raw["wait_max"], f"must not be less than wait_min={wait_min:g}")
         target = _choice("target", raw["target"], TARGETS)
         services = _services(raw["services"])
-        inject_delay = _delays(raw["inject_delay"], services, target)
         baseline = str(raw["baseline"] or "").strip()
+        inject_delay = _delays(raw["inject_delay"], services, target, baseline)
         if baseline and (baseline.startswith("-") or any(c.isspace() for c in baseline)):
             raise ConfigError("baseline", baseline, "expected a git commit, branch or tag such as HEAD^1 or origin/main")
         context = str(raw["context"] or "")
         namespace = str(raw["namespace"] or "")
         if namespace:
             _dns_name("namespace", namespace)
+            if baseline and len(namespace) > 63 - len("-baseline"):
+                raise ConfigError("namespace", namespace, "with --baseline at most 54 characters: the baseline's "
+                                  "namespace is this one with -baseline added, and a namespace has at most 63")
+        users, spawn_rate = _int("users", raw["users"], 1, 100_000), _float("spawn_rate", raw["spawn_rate"], 0.0, 10_000.0, open_low=True)
+        run_time = parse_duration("run_time", raw["run_time"])
+        warmup = math.ceil(users / spawn_rate) + COMPARISON_EDGE_S
+        if baseline and run_time <= warmup:
+            raise ConfigError("run_time", raw["run_time"], f"with --baseline the comparison measures what follows the "
+                              f"ramp-up and {COMPARISON_EDGE_S} s ({warmup} s here): give it longer than that")
         return cls(
             target=target,
-            users=_int("users", raw["users"], 1, 100_000),
-            spawn_rate=_float("spawn_rate", raw["spawn_rate"], 0.0, 10_000.0, open_low=True),
-            run_time=parse_duration("run_time", raw["run_time"]),
+            users=users,
+            spawn_rate=spawn_rate,
+            run_time=run_time,
             wait_min=wait_min,
             wait_max=wait_max,
             request_timeout=_float("request_timeout", raw["request_timeout"], 0.0, 300.0, open_low=True),
@@ -289,7 +304,6 @@ class RunConfig:
             slo=_nonempty("slo", raw["slo"]),
             baseline=baseline,
             require_baseline=_bool("require_baseline", raw["require_baseline"]),
-            rounds=_int("rounds", raw["rounds"], 2, 20),
             inject_delay=inject_delay,
             run_dir=str(raw["run_dir"]),
         )

@@ -27,7 +27,22 @@ code, pre { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 90
 pre { padding: 8px; overflow-x: auto; } img { max-width: 100%; }
 details { border: 1px solid #d0d7de; margin: 0.5em 0; padding: 0.3em 0.8em; } summary { cursor: pointer; font-weight: 600; }
 .nb .input_area, .nb .jp-InputArea { background: #f6f8fa; }
+.good { color: #1a7f37; font-weight: 600; } .bad { color: #cf222e; font-weight: 600; } .warn { color: #9a6700; font-weight: 600; }
 """
+#: Status words the summary writes, coloured here (the words carry the meaning; an emoji beside them may not render).
+_STATUS = [(re.compile(r"\b(held|passed|agree)\b"), "good"), (re.compile(r"\b(failed|FAILED|over the limit)\b"), "bad"),
+           (re.compile(r"\b(differ|incomplete|interrupted|within the limit|Warning)\b"), "warn")]
+
+
+def _colour_status(markup: str) -> str:
+    """Wrap the status words of table cells and headings in a coloured span."""
+    def cell(match: re.Match[str]) -> str:
+        text = match[2]
+        for pattern, kind in _STATUS:
+            text = pattern.sub(lambda m, kind=kind: f'<span class="{kind}">{m[0]}</span>', text)
+        return f"{match[1]}{text}{match[3]}"
+
+    return re.sub(r"(<(?:td|h[1-4])>)(.*?)(</(?:td|h[1-4])>)", cell, markup)
 
 
 def _markdown(text: str) -> str:
@@ -61,15 +76,17 @@ def write(folder: RunFolder) -> Path:
              f"<p>Made {html.escape(utc_now())} from the run folder <code>{html.escape(str(folder.path))}</code>.</p>"]
     summary = folder.report / "summary.md"
     if summary.is_file():
-        parts.append(_embed_images(_markdown(summary.read_text()), folder.report))
+        parts.append(_colour_status(_embed_images(_markdown(summary.read_text()), folder.report)))
     else:
         parts.append("<p><strong>The run stopped before its report</strong>: the notebooks below say where.</p>")
     data = sorted(folder.load_test.glob("*.csv")) if folder.load_test.is_dir() else []
+    data += [p for p in (folder.load_test / "report.html",) if p.is_file()]  # Locust's own report
     data += [p for p in (folder.load_test / "server" / "samples.jsonl",) if p.is_file()]  # the server side's readings
     if data:
         parts.append("<h2>Data</h2><p>In the run folder (the <code>runbook-results</code> artifact in CI):</p><ul>")
         names = [html.escape(str(p.relative_to(folder.load_test))) for p in data]
-        parts += [f'<li><a href="../load_test/{name}">load_test/{name}</a></li>' for name in names]
+        parts += [f'<li><a href="../load_test/{name}">load_test/{name}</a>'
+                  f'{" (Locust&#x27;s own report)" if name == "report.html" else ""}</li>' for name in names]
         parts.append("</ul>")
     notebooks = sorted(folder.notebooks.glob("*.ipynb")) if folder.notebooks.is_dir() else []
     if notebooks:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from runbook import commands
-from runbook.config import RunConfig, format_duration, project_root
+from runbook.config import COMPARISON_EDGE_S, RunConfig, format_duration, project_root
 from runbook.progress import LoadTestProgress
 from runbook.errors import LoadTestError, TargetNotReady, TargetUnreachable, WaitTimeout, tail
 from runbook.rundir import utc_now, write_json
@@ -57,10 +57,11 @@ class LoadTestRun:
     locust_exit_code: int
     requests: int
     failures: int
-    schedule: dict[str, Any] | None = None  # the rounds, with a baseline
+    schedule: dict[str, Any] | None = None  # with a baseline: the warm-up and the measured window (schedule())
     baseline_services: list[dict[str, str]] | None = None
     interrupted: bool = False  # Ctrl-C or SIGTERM: the numbers cover only the time before it
     server_readings: dict[str, list[int]] | None = None  # per source of the server side: [taken, missing]
+    injected_delays: dict[str, float] | None = None  # --inject-delay: ms added to a service's candidate side
 
     def _repr_markdown_(self) -> str:
         verdict = "no failed requests" if self.failures == 0 else f"**{self.failures:,} failed requests**"
@@ -83,44 +84,34 @@ def locustfile_path() -> Path:
     return project_root() / "load_test" / "locustfile.py"
 
 
-#: Seconds after the ramp-up before the first round, and after the last round before Locust stops: the
-#: edges of a run (the last users starting, Locust stopping) fall into no round, so no side gets them.
-EDGE_S = 2
-
-
 def warmup_seconds(config: RunConfig) -> int:
-    """The ramp-up and a margin: how long until every user runs (left out of a comparison)."""
-    return math.ceil(config.users / config.spawn_rate) + EDGE_S
+    """The ramp-up and a margin (the last users to start open their connections then): left out of a comparison."""
+    return math.ceil(config.users / config.spawn_rate) + COMPARISON_EDGE_S
 
 
 def schedule(config: RunConfig) -> dict[str, Any]:
-    """The rounds of a comparison: a warm-up, then pairs in balanced order (B A, A B, B A, ...).
+    """How a comparison's load is laid out: the same --run-time as without a baseline, its warm-up left out.
 
-    Alternating which side goes first in each pair makes a steady drift on the machine
-    (a neighbour's job starting, a cache warming) fall on both sides alike.
+    Every request goes to the candidate or the baseline at random from the first second
+    (the locustfile), so both sides share every second of the machine and of the cluster;
+    the comparison measures what follows the ramp-up, when every user runs.
     """
-    order: list[str] = []
-    for pair in range(config.rounds):
-        order += ["baseline", "candidate"] if pair % 2 == 0 else ["candidate", "baseline"]
-    return {"warmup_s": warmup_seconds(config), "round_s": config.run_time, "order": order}
+    warmup = min(warmup_seconds(config), config.run_time)
+    return {"design": "interleaved", "warmup_s": warmup, "measured_s": config.run_time - warmup}
 
 
-def locust_run_time(config: RunConfig, compare: bool) -> int:
-    if not compare:
-        return config.run_time
-    plan = schedule(config)
-    return plan["warmup_s"] + plan["round_s"] * len(plan["order"]) + EDGE_S
+def locust_command(config: RunConfig, out: Path, endpoint: str, locustfile: Path) -> list[str]:
+    """The locust CLI call for the configured profile (also what the benchmark runs bare).
 
-
-def locust_command(config: RunConfig, out: Path, endpoint: str, locustfile: Path, compare: bool = False) -> list[str]:
-    """The locust CLI call for the configured profile (also what the benchmark runs bare)."""
+    With a baseline too: both sides share the run, so a comparison costs no load time.
+    """
     return [
         sys.executable, "-m", "locust",
         "-f", str(locustfile),
         "--headless",
         "--users", str(config.users),
         "--spawn-rate", f"{config.spawn_rate:g}",
-        "--run-time", format_duration(locust_run_time(config, compare)),
+        "--run-time", format_duration(config.run_time),
         # At the end, requests in flight finish and are recorded (at most one per user, within the request
         # timeout), rather than being cut off after the target has counted them.
         "--stop-timeout", str(math.ceil(config.request_timeout)),
@@ -151,7 +142,7 @@ def locust_environment(
         env["LOAD_TEST_REQUEST_LOG"] = str(request_log)
     if baseline:
         env["LOAD_TEST_BASELINE"] = _services_json(baseline)
-        env["LOAD_TEST_SCHEDULE"] = json.dumps(schedule(config))
+        env["LOAD_TEST_WARMUP"] = f"{schedule(config)['warmup_s']:g}"
     return env
 
 
@@ -196,11 +187,12 @@ def run_load_test(
 ) -> LoadTestRun:
     """Run the profile against host:port; write CSVs, HTML report, request log and profile.json to out.
 
-    With baseline services, the run alternates between the two sides in rounds (schedule()).
+    With baseline services, every request goes to one side at random after a warm-up (schedule()).
     The sampler reads the target's server side (sampling) and Locust's own process into out/server/.
     """
     import shutil
 
+    out = out.resolve()  # Locust runs inside out: every path handed to it must hold from there
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob(f"{CSV_PREFIX}*"):
         old.unlink()
@@ -209,14 +201,15 @@ def run_load_test(
     request_log = out / REQUEST_LOG
     locustfile = locustfile_path()
     compare = bool(baseline)
-    argv = locust_command(config, out, f"http://{host}:{port}", locustfile, compare)
+    argv = locust_command(config, out, f"http://{host}:{port}", locustfile)
     env = locust_environment(config, services, request_log, baseline)
     started, clock = utc_now(), time.monotonic()
-    total = locust_run_time(config, compare)
+    total = config.run_time
     say(f"load_test: locust starts {config.users} users (spawn {config.spawn_rate:g}/s) for {total} s against {host}:{port}")
     stdout = out / "locust-stdout.txt"
     stdout.unlink(missing_ok=True)
-    watch = LoadTestProgress(request_log, total, config.users, config.spawn_rate)
+    watch = LoadTestProgress(request_log, total, config.users, config.spawn_rate,
+                             warmup_s=schedule(config)["warmup_s"] if compare else 0.0)
     sampler, processes = _sampler(out / SERVER, sampling or Sampling())
     try:
         process = commands.start(argv, log_path=stdout, env=env, cwd=out)
@@ -266,7 +259,7 @@ def run_load_test(
         raise LoadTestError("locust sent no requests; see " + str(out / "locust.log"))
     return record(
         config.run_time, returncode,
-        schedule=schedule(config) if compare else None,
+        schedule=schedule(config) if compare else None, injected_delays=config.delays or None,
         baseline_services=[{"name": s.name, "host": s.host, "expect": s.expect} for s in baseline] if baseline else None,
     )
 

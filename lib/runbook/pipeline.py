@@ -304,13 +304,27 @@ class Pipeline:
             return str(read_json(result_json)["status"])
         return None
 
+    def _why_failed(self) -> str:
+        """The load test's failed verdict in words: the comparison's answer, else the SLO checks that failed."""
+        result = read_json(self.folder.report / "result.json")
+        comparison = result.get("comparison") or {}
+        if comparison.get("failed"):
+            return f"against the base, {comparison['headline']}"
+        failed = [f"{c['service']} {c['check']}" for c in (result.get("slo") or {}).get("checks", []) if not c["held"]]
+        if failed:
+            return "SLO checks failed: " + ", ".join(failed)
+        if result.get("interrupted"):
+            return "the load test was interrupted"
+        return "a service got no requests"
+
     def _closing_line(self, results: list[StageResult], verdict: str | None, code: int) -> None:
         failed = [r for r in results if r.status == FAILED]
         if failed:
             first = failed[0]
             self.announce(f"run FAILED at stage {first.stage}: {first.error}")
         elif verdict == FAILED:
-            self.announce(f"run FAILED: the load test's verdict is failed; see {self.folder.report / 'summary.md'}")
+            why = self._why_failed()
+            self.announce(f"run FAILED: {why}; see {self.folder.report / 'summary.md'}")
         else:
             self.announce(f"run passed ({', '.join(r.stage for r in results)})")
         self.announce(f"run folder: {self.folder.path} (exit code {code})")

@@ -68,9 +68,10 @@ class Follower:
 class LoadTestProgress:
     """Reads the request log as Locust writes it and sums it up: elapsed, users, req/s, failures, p95."""
 
-    def __init__(self, request_log: Path, total_s: float, users: int, spawn_rate: float) -> None:
+    def __init__(self, request_log: Path, total_s: float, users: int, spawn_rate: float, warmup_s: float = 0.0) -> None:
         self.request_log = request_log
         self.total_s = total_s
+        self.warmup_s = warmup_s  # a comparison's warm-up, left out of its numbers
         self.users = users
         self.spawn_rate = spawn_rate
         self.started = time.monotonic()
@@ -111,5 +112,15 @@ class LoadTestProgress:
         self.last_t, self.last_requests = now, self.requests
         users = min(self.users, int(self.spawn_rate * elapsed) + 1)
         p95 = f"{np.percentile(self.latencies, 95):.1f} ms" if self.latencies else "–"
-        return (f"load_test: {min(elapsed, self.total_s):.0f}/{self.total_s:.0f} s, ~{users} users, {rate:.1f} req/s, "
-                f"{self.requests:,} requests, {self.failures:,} failed, p95 so far {p95}")
+        return (f"load_test: {min(elapsed, self.total_s):.0f}/{self.total_s:.0f} s, {self.phase(elapsed)}, ~{users} users, "
+                f"{rate:.1f} req/s, {self.requests:,} requests, {self.failures:,} failed, p95 so far {p95}")
+
+    def phase(self, elapsed: float) -> str:
+        """What the run is doing: users still starting, the warm-up a comparison leaves out, measuring, finishing."""
+        if elapsed >= self.total_s:
+            return "finishing (requests in flight)"
+        if elapsed < self.warmup_s:
+            return "warm-up (not compared)"
+        if elapsed < self.users / self.spawn_rate:
+            return "ramping up"
+        return "measuring"

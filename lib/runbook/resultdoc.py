@@ -60,11 +60,14 @@ class ComparisonSection(TypedDict, total=False):
     baseline: dict[str, Any]
     available: bool
     why: str
-    pairs: int
-    round_s: float
+    design: str
     warmup_s: float
-    order: list[str]
+    measured_s: float
+    block_s: float
+    resamples: int
     confidence: float
+    family_alpha: float
+    injected_delay_ms: dict[str, float]
     verdict: str | None
     headline: str
     failed: bool
@@ -96,7 +99,28 @@ class ResultDocument(TypedDict, total=False):
     slo: SloSection
     comparison: ComparisonSection | None
     server: ServerSection | None
+    warnings: list[str]
 
+
+
+def run_warnings(config: Profile, services: dict[str, ServiceNumbers]) -> list[str]:
+    """What makes a run's figures mean less than they seem, from its own numbers (rebuilt, never read back)."""
+    from runbook.compare import MIN_BEYOND
+
+    warnings = []
+    users, rate, run = config["users"], float(config["spawn_rate"] or 1), config["run_time_s"]
+    if users and run < users / rate:
+        warnings.append(f"The run ({run} s) is shorter than its ramp-up ({users / rate:g} s for {users} users at {rate:g}/s): "
+                        f"at most {min(users, int(rate * run))} users ever ran, so these figures describe a lighter "
+                        "load than the profile's.")
+    for name, s in services.items():
+        successes = int(s.get("requests") or 0) - int(s.get("failures") or 0)
+        thin = [f"p{q}" for q in (50, 95, 99) if successes < MIN_BEYOND / (1 - q / 100) - 1e-9]
+        if thin and successes:
+            warnings.append(f"{name}: {' and '.join(thin)} {'rest' if len(thin) > 1 else 'rests'} on {successes} successful requests, fewer than "
+                            f"{MIN_BEYOND} beyond {'them' if len(thin) > 1 else 'it'}: read "
+                            f"{'them' if len(thin) > 1 else 'it'} as the slowest few requests, not as a percentile.")
+    return warnings
 
 
 def _number(value: Any, name: str, allow_none: bool = False) -> float | None:
@@ -128,6 +152,15 @@ def parse(raw: Any) -> ResultDocument:
     services = _services(raw.get("services"), "services")
     if not services:
         raise InvalidResult("result.json lists no services")
+    profile = {
+        "users": int(_number(config.get("users"), "config.users") or 0),
+        "spawn_rate": _number(config.get("spawn_rate"), "config.spawn_rate"),
+        "run_time_s": int(_number(config.get("run_time_s"), "config.run_time_s") or 0),
+        "wait_min_s": _number(config.get("wait_min_s"), "config.wait_min_s"),
+        "wait_max_s": _number(config.get("wait_max_s"), "config.wait_max_s"),
+        "request_timeout_s": _number(config.get("request_timeout_s"), "config.request_timeout_s"),
+        "endpoint": str(config.get("endpoint", ""))[:200],
+    }
     slo, comparison = _slo_section(raw.get("slo")), _comparison_section(raw.get("comparison"))
     # Recomputed where the numbers say so: data from the artifact can make a verdict worse, never better.
     interrupted = raw.get("interrupted") is True
@@ -138,15 +171,8 @@ def parse(raw: Any) -> ResultDocument:
         "target": raw["target"],
         "target_description": describe(raw["target"]),
         "commit": commit if SHA.match(commit) else "unknown",
-        "config": {
-            "users": int(_number(config.get("users"), "config.users") or 0),
-            "spawn_rate": _number(config.get("spawn_rate"), "config.spawn_rate"),
-            "run_time_s": int(_number(config.get("run_time_s"), "config.run_time_s") or 0),
-            "wait_min_s": _number(config.get("wait_min_s"), "config.wait_min_s"),
-            "wait_max_s": _number(config.get("wait_max_s"), "config.wait_max_s"),
-            "request_timeout_s": _number(config.get("request_timeout_s"), "config.request_timeout_s"),
-            "endpoint": str(config.get("endpoint", ""))[:200],
-        },
+        "config": profile,
+        "warnings": run_warnings(profile, services),
         "generated": str(raw.get("generated", ""))[:40],
         "load_test": {key: str((raw.get("load_test") or {}).get(key, ""))[:40] for key in ("started", "finished")},
         "services": services,
@@ -223,15 +249,16 @@ def _comparison_section(raw: Any) -> dict[str, Any] | None:
             where = f"comparison.services.{name}.{metric}"
             if not isinstance(c, dict) or c.get("verdict") not in compare.VERDICTS:
                 raise InvalidResult(f"result.json: {where} is missing or has no known verdict")
-            rounds = {side: [_number(v, f"{where}.{side}_rounds", allow_none=True) for v in (c.get(f"{side}_rounds") or [])[:40]]
-                      for side in ("candidate", "baseline")}
             changes[name][metric] = compare.Change(
                 metric, *(_number(c.get(k), f"{where}.{k}", allow_none=True) for k in ("change", "low", "high")),
-                c["verdict"], rounds["candidate"], rounds["baseline"], _number(c.get("limit"), f"{where}.limit", allow_none=True))
-    numbers = {key: _number(raw.get(key), f"comparison.{key}") for key in ("pairs", "round_s", "warmup_s", "confidence")}
-    order = [side for side in (raw.get("order") or [])[:40] if side in ("baseline", "candidate")]
+                c["verdict"], *(_number(c.get(k), f"{where}.{k}", allow_none=True) for k in ("candidate", "baseline", "limit", "p_value")))
+    numbers = {key: _number(raw.get(key), f"comparison.{key}")
+               for key in ("warmup_s", "measured_s", "block_s", "resamples", "confidence", "family_alpha")}
     return {
-        "baseline": baseline, "available": True, "why": str(raw.get("why", ""))[:300], **numbers, "order": order,
+        "baseline": baseline, "available": True, "why": str(raw.get("why", ""))[:300], "design": "interleaved", **numbers,
+        "injected_delay_ms": {str(name): _number(ms, f"comparison.injected_delay_ms.{name}")
+                              for name, ms in list((raw.get("injected_delay_ms") if isinstance(raw.get("injected_delay_ms"), dict) else {}).items())[:20]
+                              if _SERVICE.match(str(name))},
         "baseline_services": _services(raw.get("baseline_services"), "comparison.baseline_services"),
         "verdict": raw.get("verdict") if raw.get("verdict") in (compare.SLOWER, compare.FASTER, compare.SAME) else None,
         "headline": compare.headline(changes),

@@ -70,21 +70,40 @@ class ServiceStats:
 
 
 @dataclass
+class Requests:
+    """Every request of one service on one side, in the order recorded."""
+
+    t: np.ndarray  # epoch seconds when it was recorded (its end)
+    latency_ms: np.ndarray
+    ok: np.ndarray
+    measured: np.ndarray  # False for a comparison's warm-up
+
+    def window(self) -> Requests:
+        """The measured requests only."""
+        keep = self.measured
+        return Requests(self.t[keep], self.latency_ms[keep], self.ok[keep], self.measured[keep])
+
+
+@dataclass
 class LoadTestResults:
     profile: dict[str, object]
-    services: dict[str, ServiceStats]  # the candidate (the change); with a baseline, its rounds only
+    services: dict[str, ServiceStats]  # the candidate (the change); with a baseline, after the warm-up only
     users_t: np.ndarray
     users: np.ndarray
     bucket_s: float
-    baseline: dict[str, ServiceStats] = field(default_factory=dict)  # the baseline's rounds, by service
-    #: (service, side, round) -> (latency ms, ok) of every request, for the comparison
-    rounds: dict[tuple[str, str, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    baseline: dict[str, ServiceStats] = field(default_factory=dict)  # the baseline, after the warm-up, by service
+    #: (service, side) -> every request, the warm-up included (the comparison takes Requests.window())
+    requests: dict[tuple[str, str], Requests] = field(default_factory=dict)
     t0: float = 0.0  # the epoch second the charts' "seconds since start" count from
 
     @property
     def passed_requests(self) -> bool:
         """Every service got requests (whether they failed is for the SLO checks to say)."""
         return all(s.requests > 0 for s in self.services.values())
+
+    @property
+    def compared(self) -> bool:
+        return bool(self.profile.get("schedule")) and bool(self.baseline)
 
 
 def _ms(value: float | None) -> float | None:
@@ -99,47 +118,49 @@ def load_results(load_test_dir: Path) -> LoadTestResults:
     profile = read_json(profile_path)
     names = [s["name"] for s in profile["services"]]
     compared = bool(profile.get("schedule"))
-    sides: dict[str, dict[str, list[tuple[float, float, bool, str]]]] = {
-        "candidate": {name: [] for name in names},
-        "baseline": {s["name"]: [] for s in profile.get("baseline_services") or []},
-    }
-    by_round: dict[tuple[str, str, int], list[tuple[float, bool]]] = {}
+    columns: dict[tuple[str, str], tuple[list[float], list[float], list[bool], list[bool]]] = {
+        (name, "candidate"): ([], [], [], []) for name in names}
+    for s in profile.get("baseline_services") or []:
+        columns[(s["name"], "baseline")] = ([], [], [], [])
+    errors: dict[tuple[str, str], Counter[str]] = {}
     with (load_test_dir / REQUEST_LOG).open(newline="") as handle:
         for row in csv.DictReader(handle):
-            side, round_number = row.get("side") or "candidate", int(row.get("round") or 1)
-            latency, ok = float(row["response_ms"]), row["ok"] == "1"
-            by_round.setdefault((row["service"], side, round_number), []).append((latency, ok))
-            if compared and round_number == 0:
-                continue  # the warm-up (ramp-up) is in neither side's numbers
-            sides.setdefault(side, {}).setdefault(row["service"], []).append((float(row["time"]), latency, ok, row["error"]))
+            key = (row["service"], row.get("side") or "candidate")
+            t, latency, ok, measured = columns.setdefault(key, ([], [], [], []))
+            t.append(float(row["time"]))
+            latency.append(float(row["response_ms"]))
+            ok.append(row["ok"] == "1")
+            # Round 0 is a comparison's warm-up: in neither side's numbers.
+            measured.append(not compared or int(row.get("round") or 1) != 0)
+            if row["ok"] != "1" and measured[-1]:
+                errors.setdefault(key, Counter())[row["error"]] += 1
+    requests = {key: Requests(np.array(t, dtype=float), np.array(latency, dtype=float), np.array(ok, dtype=bool),
+                              np.array(measured, dtype=bool)) for key, (t, latency, ok, measured) in columns.items()}
     users_t, users = _user_counts(load_test_dir / f"{CSV_PREFIX}_stats_history.csv")
-    all_times = [r[0] for side in sides.values() for service_rows in side.values() for r in service_rows]
-    t0 = min([*all_times, *(users_t.tolist() if users_t.size else [])], default=0.0)
-    t_end = max(all_times, default=t0)
-    span = float(profile["run_time_s"]) * (len(profile["schedule"]["order"]) if compared else 1)
+    windows = {key: r.window() for key, r in requests.items()}
+    starts = [float(r.t.min()) for r in requests.values() if r.t.size] + ([float(users_t.min())] if users_t.size else [])
+    t0 = min(starts, default=0.0)
+    t_end = max([float(w.t.max()) for w in windows.values() if w.t.size], default=t0)
+    span = float(profile["run_time_s"])
     bucket = max(1.0, math.ceil(span / 120))
-    services = {name: _service(name, rows, t0, t_end, bucket) for name, rows in sides["candidate"].items()}
-    baseline = {name: _service(name, rows, t0, t_end, bucket) for name, rows in sides["baseline"].items()}
-    if compared:  # each side was loaded in its own rounds only: rate over those
-        active = float(profile["run_time_s"]) * len(profile["schedule"]["order"]) / 2
-        for stats in [*services.values(), *baseline.values()]:
-            stats.rps = stats.requests / active
-    rounds = {key: (np.array([r[0] for r in rows]), np.array([r[1] for r in rows], dtype=bool)) for key, rows in by_round.items()}
-    return LoadTestResults(profile, services, users_t - t0, users, bucket, baseline, rounds, t0)
+    by_side: dict[str, dict[str, ServiceStats]] = {"candidate": {}, "baseline": {}}
+    for (name, side), window in windows.items():
+        by_side.setdefault(side, {})[name] = _service(name, window, errors.get((name, side), Counter()), t0, t_end, bucket)
+    services = {name: by_side["candidate"][name] for name in by_side["candidate"]}
+    return LoadTestResults(profile, services, users_t - t0, users, bucket, by_side["baseline"], requests, t0)
 
 
-def _service(name: str, rows: list[tuple[float, float, bool, str]], t0: float, t_end: float, bucket: float) -> ServiceStats:
-    times = np.array([r[0] for r in rows]) - t0
-    latency = np.array([r[1] for r in rows])
-    ok = np.array([r[2] for r in rows], dtype=bool)
-    span = max((max(times) - min(times)) if rows else 0.0, 1e-9)
+def _service(name: str, window: Requests, errors: Counter[str], t0: float, t_end: float, bucket: float) -> ServiceStats:
+    times, latency, ok = window.t - t0, window.latency_ms, window.ok
+    count = int(times.size)
+    span = max(float(times.max() - times.min()) if count else 0.0, 1e-9)
     stats = ServiceStats(
         name=name,
-        requests=len(rows),
+        requests=count,
         failures=int((~ok).sum()),
-        rps=len(rows) / span if len(rows) > 1 else float(len(rows)),
+        rps=count / span if count > 1 else float(count),
         latencies_ms=np.sort(latency[ok]),
-        errors=Counter(r[3] for r in rows if not r[2]),
+        errors=errors,
     )
     edges = np.arange(0.0, (t_end - t0) + bucket, bucket)
     if edges.size < 2:

@@ -22,15 +22,16 @@ CHARTS = {
 _MIB = 2**20
 
 
-def draw_all(server: ServerSide, results: LoadTestResults, out: Path, subtitle: str) -> dict[str, Path]:
-    drawn = [("server_latency", server_latency), ("resources", resources)]
-    if server.replicas:
-        drawn.append(("replicas", replicas))
+def draw_all(server: ServerSide, results: LoadTestResults, out: Path, subtitle: str, local: bool = False) -> dict[str, Path]:
+    """Every server-side chart; local: the target is the stand-in, and the charts say so (no Traefik, no pods)."""
     paths = {}
-    for key, draw in drawn:
+    for key, draw in [("server_latency", server_latency), ("resources", resources)]:
         path = out / CHARTS[key]
-        draw(server, results, subtitle).savefig(path, dpi=_DPI)
+        draw(server, results, subtitle, local).savefig(path, dpi=_DPI)
         paths[key] = path
+    if server.replicas:
+        paths["replicas"] = out / CHARTS["replicas"]
+        replicas(server, results, subtitle).savefig(paths["replicas"], dpi=_DPI)
     return paths
 
 
@@ -40,8 +41,9 @@ def _missing_bands(axes: object, server: ServerSide, results: LoadTestResults, s
         axes.axvspan(t - half, t + half, color="grey", alpha=0.2, lw=0, label="sample missing" if i == 0 else None)  # type: ignore[attr-defined]
 
 
-def server_latency(server: ServerSide, results: LoadTestResults, subtitle: str) -> Figure:
-    """p95 per service: Locust's (solid, what the client saw) and Traefik's (dashed, inside the cluster)."""
+def server_latency(server: ServerSide, results: LoadTestResults, subtitle: str, local: bool = False) -> Figure:
+    """p95 per service: Locust's (solid, what the client saw) and the server's (dashed: Traefik, or the stand-in)."""
+    inside = "the stand-in" if local else "Traefik"
     figure = Figure(figsize=_SIZE, layout="constrained")
     axes = figure.add_subplot()
     colors = _colors(results)
@@ -51,7 +53,7 @@ def server_latency(server: ServerSide, results: LoadTestResults, subtitle: str) 
         side = server.services.get((name, "candidate"))
         if side is not None and side.p95_series is not None and side.p95_series.t.size:
             axes.plot(side.p95_series.t, side.p95_series.values, color=colors[name], linestyle="--", marker=".",
-                      label=f"{name} p95, Traefik")
+                      label=f"{name} p95, {inside}")
     _missing_bands(axes, server, results, "traefik")
     axes.set_xlabel("seconds since start")
     axes.set_ylabel("p95 response time (ms)")
@@ -59,11 +61,12 @@ def server_latency(server: ServerSide, results: LoadTestResults, subtitle: str) 
     axes.grid(alpha=0.3)
     if axes.get_legend_handles_labels()[0]:
         axes.legend(fontsize=8, ncols=2)
-    axes.set_title(f"Client-side against server-side p95 (the gap: time outside Traefik and the pods)\n{subtitle}", fontsize=10)
+    outside = "the stand-in" if local else "Traefik and the pods"
+    axes.set_title(f"Client-side against server-side p95 (the gap: time outside {outside})\n{subtitle}", fontsize=10)
     return figure
 
 
-def resources(server: ServerSide, results: LoadTestResults, subtitle: str) -> Figure:
+def resources(server: ServerSide, results: LoadTestResults, subtitle: str, local: bool = False) -> Figure:
     """CPU (cores) and memory (MiB) over time of every pod, the stand-in and Locust, with the pods' limits."""
     figure = Figure(figsize=(_SIZE[0], _SIZE[1] * 1.4), layout="constrained")
     cpu_axes, memory_axes = figure.subplots(2, 1, sharex=True)
@@ -84,9 +87,11 @@ def resources(server: ServerSide, results: LoadTestResults, subtitle: str) -> Fi
         axes.grid(alpha=0.3)
     cpu_axes.set_ylabel("CPU (cores)")
     memory_axes.set_ylabel("memory (MiB)")
-    memory_axes.set_xlabel("seconds since start (dotted: the pod's limit)")
+    limits = any(cpu_limit or memory_limit for *_, cpu_limit, memory_limit in rows)
+    memory_axes.set_xlabel("seconds since start" + (" (dotted: the pod's limit)" if limits else ""))
     cpu_axes.legend(fontsize=7, ncols=2)
-    cpu_axes.set_title(f"CPU and memory per pod and process\n{subtitle}", fontsize=10)
+    whose = "the stand-in and Locust (processes)" if local else "per pod and process"
+    cpu_axes.set_title(f"CPU and memory, {whose}\n{subtitle}", fontsize=10)
     return figure
 
 

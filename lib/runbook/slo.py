@@ -18,7 +18,7 @@ import yaml
 from runbook.errors import ConfigError
 
 LIMITS = ("max_failure_ratio", "max_p50_ms", "max_p95_ms", "max_p99_ms", "min_throughput_ratio")
-REGRESSION_METRICS = ("p50", "p95", "p99", "throughput")
+REGRESSION_METRICS = ("p50", "p95", "p99", "failure_ratio")
 DEFAULT_FILE = Path("load_test") / "slo.yaml"
 
 
@@ -70,6 +70,11 @@ def _objectives(where: str, raw: Any, base: Objectives | None) -> Objectives:
         if not isinstance(raw["regression"], dict):
             raise ConfigError(f"{where}.regression", raw["regression"], "expected a mapping such as {p95: 0.1}")
         for metric, limit in raw["regression"].items():
+            if metric == "throughput":
+                raise ConfigError(f"{where}.regression.throughput", limit,
+                                  "the comparison no longer judges throughput: each request goes to a side at random, so "
+                                  "both sides get the same share of requests whatever their speed (a slower side shows "
+                                  "in its latency); remove the key, or use min_throughput_ratio for the candidate")
             if metric not in REGRESSION_METRICS:
                 raise ConfigError(f"{where}.regression.{metric}", limit, f"unknown metric; known: {', '.join(REGRESSION_METRICS)}")
             regression[metric] = _limit(f"{where}.regression.{metric}", limit)
@@ -117,8 +122,11 @@ class Check:
                 "kind": self.kind, "unit": self.unit, "held": bool(self.held)}
 
 
-def check_service(name: str, objectives: Objectives, stats: dict[str, Any], expected_rps: float | None) -> list[Check]:
-    """The checks of one service's numbers (a result.json service entry) against its objectives."""
+def check_service(name: str, objectives: Objectives, stats: dict[str, Any]) -> list[Check]:
+    """The checks of one service's numbers (a result.json service entry) against its objectives.
+
+    The throughput check reads the entry's own throughput_ratio, so that a figure has one value wherever it is shown.
+    """
     checks = []
     requests = stats["requests"]
     if objectives.max_failure_ratio is not None:
@@ -129,6 +137,5 @@ def check_service(name: str, objectives: Objectives, stats: dict[str, Any], expe
         if limit is not None:
             checks.append(Check(name, f"p{q}", stats.get(f"p{q}_ms"), limit, "max", "ms"))
     if objectives.min_throughput_ratio is not None:
-        ratio = round(stats["rps"] / expected_rps, 3) if expected_rps else None
-        checks.append(Check(name, "throughput ratio", ratio, objectives.min_throughput_ratio, "min"))
+        checks.append(Check(name, "throughput ratio", stats.get("throughput_ratio"), objectives.min_throughput_ratio, "min"))
     return checks

@@ -57,6 +57,12 @@ def _diagnosed(target: Target) -> Iterator[None]:
         raise
 
 
+def told(config: RunConfig, outcome: Outcome) -> Outcome:
+    """A stage's one-line outcome goes to the console too (through progress.log), not only into its notebook."""
+    progress.say(RunFolder(config.run_path).create().path, f"{outcome.stage}: {outcome.summary}")
+    return outcome
+
+
 def provision(config: RunConfig) -> Outcome:
     target = target_for(config)
     with _diagnosed(target):
@@ -66,19 +72,19 @@ def provision(config: RunConfig) -> Outcome:
         outcome.details.append(
             f"baseline {prepared.ref} ({prepared.sha[:12]}): k8s/ taken from git into {target.folder.path / 'baseline'}"
             if prepared.available else f"baseline {prepared.ref}: no comparison: {prepared.why}")
-    return outcome
+    return told(config, outcome)
 
 
 def ingress(config: RunConfig) -> Outcome:
     target = target_for(config)
     with _diagnosed(target):
-        return target.install_ingress()
+        return told(config, target.install_ingress())
 
 
 def deploy(config: RunConfig) -> Outcome:
     target = target_for(config)
     with _diagnosed(target):
-        return target.deploy()
+        return told(config, target.deploy())
 
 
 @dataclass
@@ -144,22 +150,40 @@ def report(config: RunConfig) -> Report:
 
     target = target_for(config)
     prepared = baseline.load(target.folder) if config.baseline else None
-    return build_report(
+    built = build_report(
         target.folder.load_test, target.folder.report, target.name, target.description, commit_of_run(target.folder),
         slo=load_slo(config.slo_path), baseline=baseline.describe(prepared),
     )
+    for line in verdict_lines(built.result):
+        progress.say(target.folder.path, f"report: {line}")
+    return built
+
+
+def verdict_lines(result: dict) -> list[str]:
+    """What the report decided and why, in a few lines for the console (warnings first)."""
+    lines = [f"warning: {w}" for w in result.get("warnings") or []]
+    failed_checks = [c for c in (result.get("slo") or {}).get("checks", []) if not c["held"]]
+    comparison = result.get("comparison") or {}
+    lines.append(f"verdict {result['status']}" + (" (interrupted)" if result.get("interrupted") else ""))
+    if comparison:
+        lines.append(f"against the base: {comparison['headline']}")
+    for c in failed_checks[:5]:
+        measured = "nothing measured" if c["measured"] is None else f"{c['measured']:.3g}{' ' + c['unit'] if c['unit'] else ''}"
+        sign = "<=" if c["kind"] == "max" else ">="
+        lines.append(f"SLO check failed: {c['service']} {c['check']} {measured}, limit {sign} {c['limit']:g}{' ' + c['unit'] if c['unit'] else ''}")
+    return lines
 
 
 def publish(config: RunConfig) -> Outcome:
     """The summary as a sticky comment on the pull request; says why when there is none."""
     from runbook.publish import publish_run
 
-    return publish_run(config, RunFolder(config.run_path))
+    return told(config, publish_run(config, RunFolder(config.run_path)))
 
 
 def teardown(config: RunConfig) -> Outcome:
     target = target_for(config)
-    return target.teardown()
+    return told(config, target.teardown())
 
 
 def commit_of_run(folder: RunFolder) -> str:

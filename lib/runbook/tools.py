@@ -170,7 +170,9 @@ def check_tools(
                 runner([path, "version", "--format", "{{.Server.Version}}"], timeout=30)
             except CommandError as exc:
                 last = (exc.stderr_tail.splitlines() or ["no output"])[-1]
-                problems.append(f"docker does not answer ({last}): start Docker ({HOW_TO_GET['docker']})")
+                problems.append(f"docker does not answer ({last}): Docker is installed but its daemon is not running or "
+                                "not reachable: start it (`sudo systemctl start docker`, or open Docker Desktop), check "
+                                "that your user may use it (`docker version` shows a Server section), then run again")
             continue
         try:
             version = tool_version(name, path, runner)
