@@ -17,11 +17,12 @@ import yaml
 from conftest import ROOT, free_port
 from runbook import commands, kubewait, stages
 from runbook.config import RunConfig
-from runbook.errors import CommandError, RunbookError
+from runbook.errors import CommandError, ConfigError, RunbookError
 from runbook.errors import PortForwardDied
 from runbook.rundir import RunFolder
 from runbook.services import get, load_services
-from runbook.targets.cluster import KindTarget, KubeconfigTarget
+from runbook.targets.cluster import KindTarget
+from runbook.targets.kubeconfig import KubeconfigTarget
 from runbook.tools import Tool, Toolbox
 from support.fake_kube import FakeKube, deployment, node
 
@@ -286,8 +287,10 @@ def test_a_forward_that_cannot_start_says_why(tmp_path, port):
             pass
 
 
-def kubeconfig_target(tmp_path, recorder, **params):
+def kubeconfig_target(tmp_path, recorder, can_create_crds=True, **params):
     config = RunConfig.from_parameters(target="kubeconfig", run_dir=str(tmp_path / "run-42"), **params)
+    context = ["--context", params["context"]] if params.get("context") else []
+    recorder.on(KUBECTL, *context, "auth", "can-i", result="yes" if can_create_crds else "no")
     folder = RunFolder(config.run_path).create()
     return KubeconfigTarget(config, folder, load_services(config.services), tools=toolbox(), runner=recorder)
 
@@ -302,9 +305,12 @@ def test_kubeconfig_target_creates_and_removes_its_namespace(tmp_path, monkeypat
     prefix = [KUBECTL, "--context", "staging"]  # kubectl reads $KUBECONFIG itself
     assert [c for c, _ in recorder.calls] == [
         prefix + ["version", "-o", "json"],
+        # Traefik's CRDs are not there: the first install creates them, which these credentials may.
+        prefix + ["get", "crd", "ingressroutes.traefik.io", "--ignore-not-found", "-o", "name"],
+        prefix + ["auth", "can-i", "create", "customresourcedefinitions.apiextensions.k8s.io"],
         prefix + ["get", "namespace", "runbook-run-42", "--ignore-not-found", "-o", "name"],
         prefix + ["create", "namespace", "runbook-run-42"],
-        prefix + ["label", "namespace", "runbook-run-42", "app.kubernetes.io/managed-by=runbook"],
+        prefix + ["label", "namespace", "runbook-run-42", "app.kubernetes.io/managed-by=runbook", "runbook/run=run-42"],
     ]
     assert "Kubernetes v1.34.2" in outcome.summary
     assert target.uses_port_forward()
@@ -322,7 +328,7 @@ def test_kubeconfig_target_keeps_a_namespace_it_did_not_create(tmp_path, monkeyp
     recorder = Recorder().on(KUBECTL, "get", "namespace", result="namespace/team-a\n")
     target = kubeconfig_target(tmp_path, recorder, namespace="team-a")
     target.provision()
-    assert not recorder.find("create")
+    assert not recorder.find("create", "namespace")
     assert [c for c, _ in recorder.calls][0] == [KUBECTL, "version", "-o", "json"]  # current context, default kubeconfig
     outcome = target.teardown()
     assert not recorder.find("delete", "namespace")
@@ -336,7 +342,10 @@ def test_kubeconfig_target_confines_traefik_to_the_run_namespace(tmp_path, monke
     starter, started = stand_in_forward(port)
     target.kube.starter = starter
     outcome = target.install_ingress()
-    (argv, _), (check, _) = recorder.calls  # nothing cluster-wide: Traefik in the run's namespace, then a look
+    # Nothing cluster-wide: whether Traefik's CRDs exist, Traefik in the run's namespace, then a look at the metrics API.
+    (crds, _), (argv, _), (check, _) = recorder.calls
+    assert crds == [KUBECTL, "get", "crd", "ingressroutes.traefik.io", "--ignore-not-found", "-o", "name"]
+    assert "--skip-crds" not in argv  # none yet: the first install brings them
     assert check == [KUBECTL, "get", "apiservice", "v1beta1.metrics.k8s.io", "--ignore-not-found", "-o", "name"]
     assert any("has no metrics API (v1beta1.metrics.k8s.io, e.g. metrics-server): the autoscaler cannot act" in d
                for d in outcome.details)
@@ -345,6 +354,11 @@ def test_kubeconfig_target_confines_traefik_to_the_run_namespace(tmp_path, monke
     assert argv[argv.index("--set") + 1] == "providers.kubernetesCRD.namespaces={runbook-run-42}"
     assert argv[argv.index("--namespace") + 1] == "runbook-run-42"
     assert "svc/traefik" in started[0] and started[0][started[0].index("--namespace") + 1] == "runbook-run-42"
+    # Namespaced RBAC: the chart then renders a Role and RoleBinding per watched namespace and no ClusterRole
+    # (traefik-helm-chart v41.3.0, templates/rbac/; rendered with Helm 3 and 4 when this was written).
+    kubeconfig_values = yaml.safe_load((ROOT / "k8s" / "traefik" / "values-kubeconfig.yaml").read_text())
+    assert kubeconfig_values["rbac"] == {"namespaced": True} and kubeconfig_values["ingressClass"] == {"enabled": False}
+    assert kubeconfig_values["providers"]["kubernetesIngress"]["enabled"] is False
 
 
 def test_traefik_that_never_answers_says_where_to_look(tmp_path, port, monkeypatch):
@@ -471,3 +485,42 @@ def test_the_kubeconfig_target_watches_and_removes_the_baseline_namespace(tmp_pa
     assert any(c.startswith(f"{HELM} uninstall foo-baseline --namespace runbook-run-42-baseline") for c in cmds)
     assert any(c.startswith(f"{KUBECTL} delete namespace runbook-run-42-baseline") for c in cmds)
     assert cmds[-1].startswith(f"{KUBECTL} delete namespace runbook-run-42 ")
+
+
+def test_a_baseline_namespace_that_existed_before_the_run_is_left_alone(tmp_path, monkeypatch):
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    # The run's namespace is new; the baseline's (someone else's) is there already.
+    recorder = Recorder().on(KUBECTL, "get", "namespace", "runbook-run-42-baseline", result="namespace/runbook-run-42-baseline\n")
+    target = kubeconfig_target(tmp_path, recorder, baseline="HEAD")
+    outcome = target.provision()
+    assert "namespace runbook-run-42-baseline exists already" in outcome.details
+    assert recorder.find("create", "namespace", "runbook-run-42") and not recorder.find("create", "namespace", "runbook-run-42-baseline")
+    recorder.calls.clear()
+    outcome = target.teardown()
+    assert not recorder.find("delete", "namespace", "runbook-run-42-baseline")
+    assert recorder.find("delete", "namespace", "runbook-run-42")
+    assert "namespace runbook-run-42-baseline existed before the run and stays" in outcome.details
+
+
+def test_credentials_that_cannot_create_traefiks_crds_are_told_before_anything_is_installed(tmp_path, monkeypatch):
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    recorder = Recorder()
+    target = kubeconfig_target(tmp_path, recorder, can_create_crds=False)
+    with pytest.raises(RunbookError) as caught:
+        target.provision()
+    assert "Traefik's CRDs (ingressroutes.traefik.io, ...) are not in this cluster" in str(caught.value)
+    assert "helm show crds traefik --repo" in str(caught.value) and "nothing was installed" in str(caught.value)
+    assert not recorder.find("create", "namespace")
+    # Where the CRDs exist, nobody is asked, and Helm leaves them as they are.
+    present = Recorder().on(KUBECTL, "get", "crd", result="customresourcedefinition.apiextensions.k8s.io/ingressroutes.traefik.io\n")
+    target = kubeconfig_target(tmp_path, present, can_create_crds=False)
+    target.provision()
+    assert not present.find("auth", "can-i") and "--skip-crds" in target.traefik_extra_args()
+
+
+def test_a_namespace_with_no_room_for_the_baselines_suffix_is_refused():
+    with pytest.raises(ConfigError) as caught:
+        RunConfig.from_parameters(target="kubeconfig", namespace="n" * 55, baseline="HEAD")
+    assert caught.value.name == "namespace" and "at most 54 characters" in str(caught.value)
+    assert RunConfig.from_parameters(target="kubeconfig", namespace="n" * 54, baseline="HEAD").namespace == "n" * 54
+    assert RunConfig.from_parameters(target="kubeconfig", namespace="n" * 63).namespace == "n" * 63

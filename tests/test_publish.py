@@ -1,11 +1,14 @@
 """The publish stage with real PyGithub over real HTTP to a local server that speaks the GitHub REST API."""
 
+import io
 import json
 import logging
 import re
 import shutil
 
+import numpy as np
 import pytest
+from matplotlib.image import imread
 
 from conftest import run_cli
 from runbook import stages
@@ -72,7 +75,10 @@ def test_first_publish_creates_one_comment_whose_images_exist_at_that_commit(run
     assert len(images) == 3
     for url, sha, path in images:
         assert url.startswith("https://github.invalid/octo/app/blob/")
-        assert github.file_at(sha, path) == (run.report / path.rsplit("/", 1)[1]).read_bytes()
+        # The picture written anew (only its pixels): the same image as the chart the report drew.
+        committed = github.file_at(sha, path)
+        assert committed.startswith(b"\x89PNG") and np.array_equal(
+            imread(io.BytesIO(committed)), imread(run.report / path.rsplit("/", 1)[1]))
         assert path.startswith("runbook/pr-7/555/")
     assert github.refs["heads/runbook-assets"] == images[0][1]
 
@@ -351,13 +357,14 @@ def test_the_comment_is_found_past_the_first_page_and_no_issue_is_read(run, gith
 
 def comparison_section(verdict="slower"):
     metric = {"change": 0.0, "low": -0.1, "high": 0.1, "verdict": "no significant change", "limit": 0.25,
-              "beyond_limit": False, "candidate_rounds": [2.0, 2.0, 2.0], "baseline_rounds": [2.0, 2.0, 2.0]}
-    foo = {m: dict(metric) for m in ("p50", "p95", "p99", "throughput", "failure_ratio")}
+              "beyond_limit": False, "candidate": 2.0, "baseline": 2.0, "p_value": 0.5}
+    foo = {m: dict(metric) for m in ("p50", "p95", "p99", "failure_ratio")}
     foo["p95"] = {**metric, "change": 0.5, "low": 0.3, "high": 0.7, "verdict": verdict, "beyond_limit": False,
-                  "candidate_rounds": [3.0, 3.0, 3.0]}
-    foo["p99"] = {**metric, "change": None, "low": None, "high": None, "verdict": "too few requests"}
-    return {"baseline": {"ref": "HEAD^1", "sha": "b" * 40}, "available": True, "why": "", "pairs": 3, "round_s": 30,
-            "warmup_s": 12, "order": [], "confidence": 0.95, "verdict": "slower", "failed": False,
+                  "candidate": 3.0, "p_value": 0.001}
+    foo["p99"] = {**metric, "change": None, "low": None, "high": None, "verdict": "too few requests", "p_value": None}
+    return {"baseline": {"ref": "HEAD^1", "sha": "b" * 40}, "available": True, "why": "", "design": "interleaved",
+            "warmup_s": 2, "measured_s": 30, "block_s": 2.0, "resamples": 2000, "confidence": 0.95, "family_alpha": 0.05,
+            "verdict": "slower", "failed": False,
             "headline": "all fine @everyone [click](https://evil.example)", "services": {"foo": foo}}
 
 
@@ -365,23 +372,27 @@ def test_the_comparison_reaches_the_comment_rebuilt_from_its_numbers(run, github
     result = json.loads((run.report / "result.json").read_text())
     result["comparison"] = comparison_section()
     (run.report / "result.json").write_text(json.dumps(result))
-    (run.report / "rounds.png").write_bytes((run.report / "throughput.png").read_bytes())
+    (run.report / "change.png").write_bytes((run.report / "throughput.png").read_bytes())
     publish_run(config(run), run, env_for(github, tmp_path))
     body = github.comments[0]["body"]
     # The headline is rebuilt from the numbers (the artifact's own text is not trusted), and the
     # limit's verdict too: +50% is beyond 25%, whatever beyond_limit said.
-    assert ("**Against the base**: foo p95 +50% (+30%..+70%), over the 25% limit (not judged, too few requests "
-            "a round: foo p99)") in body
+    assert ("**Against the base**: foo p95 +50% (+30%..+70%), over the 25% limit (not judged, too few requests: "
+            "foo p99)") in body
     assert "| `foo` | p99 | 2.0 ms | 2.0 ms | – | too few requests | 25% |" in body
-    assert "at least 5 successful requests above it (p50: 10, p95: 100, p99: 500 a round)" in body
+    assert "at least 5 successful requests above it (p50: 10, p95: 100, p99: 500 a side)" in body
     assert "evil.example" not in body and "all fine" not in body
-    assert "| `foo` | p95 | 2.0 ms | 3.0 ms | +50% (+30%..+70%) | slower ❌ | 25% |" in body
+    assert "| `foo` | p95 | 2.0 ms | 3.0 ms | +50% (+30%..+70%) | slower (over the limit) | 25% |" in body
     assert "Load test failed" in body  # the artifact said passed; its own numbers say otherwise
-    assert len(IMAGE.findall(body)) == 4 and "rounds.png" in body
+    assert len(IMAGE.findall(body)) == 4 and "change.png" in body
     result["comparison"] = comparison_section(verdict="much slower")
     (run.report / "result.json").write_text(json.dumps(result))
     with pytest.raises(PublishError, match="comparison.services.foo.p95 is missing or has no known verdict"):
         publish_run(config(run), run, env_for(github, tmp_path))
+    # A result this publisher cannot read still gets a comment, saying so (and the stage fails all the same).
+    body = github.comments[0]["body"]
+    assert body.startswith(MARKER) and "## Runbook results could not be read" in body
+    assert "` result.json: comparison.services.foo.p95 is missing or has no known verdict `" in body
 
 
 def test_the_chart_upload_builds_again_when_the_branch_moved(run, github, tmp_path):
@@ -404,7 +415,7 @@ def test_the_server_side_reaches_the_comment_as_lines_not_charts(run, github, tm
     (run.report / "result.json").write_text(json.dumps(result))
     publish_run(config(run), run, env_for(github, tmp_path))
     body = github.comments[0]["body"]
-    assert "#### Server side" in body and "| `foo` | 80 | 80 | +0.0% ✅ |" in body
+    assert "#### Server side" in body and "| `foo` | 80 / 80 (+0.0% agree ✅) |" in body
     assert "**The load generator was saturated**" in body
     assert not [p for p in PAYLOADS if p in rendered_outside_code(body)]
     # The key lines, not every chart: the server side's charts stay in the report.
@@ -446,6 +457,41 @@ def test_nowhere_to_publish_and_a_moved_pull_request_are_outcomes(run, github, t
     outcome = publish_run(config(run), run, env_for(github, tmp_path, event, GITHUB_EVENT_NAME="workflow_run"))
     assert outcome == Outcome("publish", False, f"not published: pull request #7 has moved on to {HEAD}; this run "
                                                 f"tested {'c' * 40}")
+
+
+def test_a_ruleset_on_the_assets_branch_is_said_and_not_retried_as_a_race(run, github, tmp_path):
+    github.fail("PATCH", r"/repos/octo/app/git/refs/heads/runbook-assets", 422,
+                "Repository rule violations found\n\nCannot update this protected ref.")
+    publish_run(config(run), run, env_for(github, tmp_path))  # the branch does not exist yet: created, not updated
+    with pytest.raises(PublishError) as caught:
+        publish_run(config(run), run, env_for(github, tmp_path))  # now it exists and is updated: refused
+    assert "a repository rule (a ruleset or branch protection) refuses the push to the assets branch" in str(caught.value)
+    patches = [path for method, path, _ in github.requests if method == "PATCH" and "refs/heads/runbook-assets" in path]
+    assert len(patches) == 1  # not tried again as if another publish had moved the branch
+
+
+def test_a_pull_request_that_changes_how_it_is_measured_is_said_above_the_verdict(run, github, tmp_path):
+    github.pull_files[7] = ["k8s/deployment/foo/values.yaml", "lib/runbook/compare.py", "README.md",
+                            "load_test/[x](https://evil.example).py"]
+    publish_run(config(run), run, env_for(github, tmp_path))
+    body = github.comments[0]["body"]
+    warning = body.index("**Measured by this pull request's own code.**")
+    assert warning < body.index("Load test passed") and "` lib/runbook/compare.py `" in body
+    assert "values.yaml" not in body[warning:body.index("Load test passed")] and "README.md" not in body
+    assert "[x](https://evil.example)" not in body.replace("` load_test/[x](https://evil.example).py `", "")
+    # Only the deployment changed: no warning.
+    github.pull_files[7] = ["k8s/deployment/foo/values.yaml"]
+    publish_run(config(run), run, env_for(github, tmp_path))
+    assert "Measured by this pull request's own code" not in github.comments[0]["body"]
+
+
+def test_a_502_answered_once_is_tried_again_and_the_comment_arrives(run, github, tmp_path):
+    github.fail("POST", r"/repos/octo/app/issues/7/comments", 502, "Bad Gateway", times=1)
+    github.fail("GET", r"/repos/octo/app/pulls/7$", 502, "Bad Gateway", times=1)
+    publish_run(config(run), run, env_for(github, tmp_path))
+    assert len([c for c in github.comments if MARKER in c["body"]]) == 1
+    posts = [path for method, path, _ in github.requests if method == "POST" and path.endswith("/issues/7/comments")]
+    assert len(posts) == 2  # the 502, then the comment
 
 
 @pytest.mark.parametrize(("method", "path", "event", "action"), [
@@ -543,16 +589,31 @@ def test_a_body_of_exactly_githubs_limit_is_kept_whole():
 
 
 def test_the_result_and_charts_are_refused_by_name(run):
-    from runbook.publish import MAX_PNG_BYTES, load_charts, load_result
+    from runbook.publish import MAX_PNG_BYTES, MAX_PNG_SIDE, load_charts, load_result
 
-    assert sorted(load_charts(run)) == ["latency", "percentiles", "throughput"]  # no rounds chart without a comparison
+    assert sorted(load_charts(run)) == ["latency", "percentiles", "throughput"]  # no change chart without a comparison
     with pytest.raises(PublishError) as caught:
         load_charts(run, compared=True)
-    assert str(caught.value) == f"{run.report / 'rounds.png'} is missing or not a PNG of at most {MAX_PNG_BYTES} bytes"
+    assert str(caught.value) == (f"{run.report / 'change.png'} is missing or not a PNG of at most {MAX_PNG_BYTES} bytes "
+                                 f"and {MAX_PNG_SIDE} pixels a side")
     png = (run.report / "latency.png").read_bytes()
-    (run.report / "latency.png").write_bytes(png + b"\0" * (MAX_PNG_BYTES - len(png)))
-    assert len(load_charts(run)["latency"]) == MAX_PNG_BYTES
+    # What is committed is the picture written anew: bytes after it (or any chunk but the pixels) are left behind.
+    (run.report / "latency.png").write_bytes(png + b"<script>" + b"\0" * (MAX_PNG_BYTES - len(png) - 8))
+    committed = load_charts(run)["latency"]
+    assert b"<script>" not in committed and len(committed) < len(png) * 2
+    assert np.array_equal(imread(io.BytesIO(committed)), imread(io.BytesIO(png)))
     (run.report / "latency.png").write_bytes(png + b"\0" * (MAX_PNG_BYTES + 1 - len(png)))
+    with pytest.raises(PublishError, match="latency.png is missing or not a PNG"):
+        load_charts(run)
+    # A PNG's signature on something else, and a picture too large to be a chart, are refused.
+    (run.report / "latency.png").write_bytes(png[:8] + b"not a picture" * 100)
+    with pytest.raises(PublishError, match="latency.png is missing or not a PNG"):
+        load_charts(run)
+    from PIL import Image
+
+    wide = io.BytesIO()
+    Image.new("L", (MAX_PNG_SIDE + 1, 1)).save(wide, format="PNG")
+    (run.report / "latency.png").write_bytes(wide.getvalue())
     with pytest.raises(PublishError, match="latency.png is missing or not a PNG"):
         load_charts(run)
     (run.report / "result.json").write_text("{not json")

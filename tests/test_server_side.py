@@ -18,15 +18,18 @@ from kubernetes import config as kube_config
 
 from conftest import ROOT
 from runbook import promtext
-from runbook.kubesample import KubeGet, KubeletSummary, TraefikMetrics, Workloads, cluster_sampling, quantity, traefik_service_label
-from runbook.results import LoadTestResults
+from runbook.kubesample import (KubeGet, KubeletSummary, TraefikMetrics, Workloads, chart_route, cluster_sampling, quantity,
+                                traefik_service_label)
+from runbook.results import LoadTestResults, Requests
 from runbook.errors import SampleFailed
 from runbook.sampler import Reading, Sampler
 from runbook.services import Service
 from runbook.serverside import analyse
-from support.fake_kube import FakeKube, autoscaler, deployment, kubelet_summary, node, pod
+from support.fake_kube import FakeKube, autoscaler, deployment, ingress_route, kubelet_summary, node, pod
 
-FOO = "runbook-foo-80@kubernetescrd"
+# How Traefik v3 names the service of the echo chart's IngressRoute "foo" in namespace runbook (match Host(`foo.localhost`)).
+FOO = "runbook-foo-93bb6bf6cc150901188c@kubernetescrd"
+BASELINE_FOO = "runbook-baseline-foo-baseline-025f42fd68436adf1bab@kubernetescrd"
 
 
 def traefik_text(requests: dict[str, int], buckets: dict[float, int], seconds: float, service: str = FOO) -> str:
@@ -95,8 +98,16 @@ def test_differences_between_scrapes_and_a_restart_in_between():
 
 def test_quantities_and_labels():
     assert [quantity(q) for q in ("500m", "1", "64Mi", "1Gi", "2k", None, "lots")] == [0.5, 1.0, 64 * 2**20, 2**30, 2000.0, None, None]
-    assert traefik_service_label("runbook", "foo", str(ROOT / "k8s" / "deployment" / "foo" / "values.yaml")) == FOO
-    assert traefik_service_label("runbook-baseline", "foo-baseline", "") == "runbook-baseline-foo-baseline-80@kubernetescrd"
+    # Traefik's own test of a single-service IngressRoute (kubernetes_test.go): namespace default, IngressRoute
+    # test-route, match Host(`foo.com`) && PathPrefix(`/bar`).
+    assert traefik_service_label("default", "test-route", "Host(`foo.com`) && PathPrefix(`/bar`)") == (
+        "default-test-route-6b204d94623b3df4370c@kubernetescrd")
+    assert traefik_service_label("runbook", "foo", "Host(`foo.localhost`)") == FOO
+    # Characters other than letters and digits become one '-', as Traefik normalises names.
+    assert traefik_service_label("team.a", "web..v2", "Host(`x`)").startswith("team-a-web-v2-")
+    values = str(ROOT / "k8s" / "deployment" / "foo" / "values.yaml")
+    assert chart_route("foo", values, "foo.localhost") == ("foo", "Host(`foo.localhost`)")
+    assert traefik_service_label("runbook-baseline", *chart_route("foo-baseline", "", "foo.baseline.localhost")) == BASELINE_FOO
 
 
 @pytest.fixture
@@ -131,10 +142,13 @@ def test_traefiks_metrics_through_the_pod_proxy_of_each_running_pod(cluster):
     assert reading.values["services"][FOO]["by_code"] == {"200": 40.0}
 
 
-def test_pods_cpu_and_memory_from_every_nodes_kubelet_summary(cluster):
+def test_pods_cpu_and_memory_from_the_kubelets_of_the_runs_nodes_only(cluster):
     fake, api = cluster
     reading = KubeletSummary(KubeGet(api), ["runbook", "traefik"]).read()
-    assert {"/api/v1/nodes/runbook-control-plane/proxy/stats/summary", "/api/v1/nodes/runbook-worker/proxy/stats/summary"} <= set(fake.requests)
+    # Only the node that holds the run's pods is asked (not the control plane), and only for CPU and memory.
+    summaries = [r for r in fake.requests if "/proxy/stats/summary" in r]
+    assert summaries == ["/api/v1/nodes/runbook-worker/proxy/stats/summary?only_cpu_and_memory=true"]
+    assert reading.values["nodes"] == ["runbook-worker"]
     assert reading.values["pods"] == {
         "runbook/foo-6f7b9-x1": {"node": "runbook-worker", "cpu_cores": 0.25, "memory_bytes": 12 * 2**20},
         "runbook/foo-6f7b9-x2": {"node": "runbook-worker", "cpu_cores": 0.05, "memory_bytes": 11 * 2**20},
@@ -155,7 +169,7 @@ def test_deployments_autoscalers_and_limits(cluster):
 def test_an_answer_missing_or_slow_is_a_missing_sample_and_sampling_goes_on(cluster, tmp_path):
     fake, api = cluster
     del fake.node_summaries["runbook-worker"]
-    with pytest.raises(SampleFailed, match="GET /api/v1/nodes/runbook-worker/proxy/stats/summary: HTTP 404"):
+    with pytest.raises(SampleFailed, match=r"GET /api/v1/nodes/runbook-worker/proxy/stats/summary\?only_cpu_and_memory=true: HTTP 404"):
         KubeletSummary(KubeGet(api), ["runbook"]).read()
     fake.slow[r"/api/v1/namespaces/traefik/pods/.*/proxy/metrics"] = 1.5
     sampler = Sampler([TraefikMetrics(KubeGet(api, timeout=0.3), "traefik"), Workloads(KubeGet(api), ["runbook"])],
@@ -175,15 +189,22 @@ def test_an_answer_missing_or_slow_is_a_missing_sample_and_sampling_goes_on(clus
 
 
 def test_the_cluster_plan_names_each_sides_labels_and_workloads(cluster):
-    _fake, api = cluster
+    fake, api = cluster
     foo = Service("foo", "foo.localhost", "foo", values_file=str(ROOT / "k8s" / "deployment" / "foo" / "values.yaml"))
+    # The candidate's IngressRoute is read from the API server; the baseline's namespace cannot be listed.
+    fake.ingress_routes["runbook"] = [ingress_route("foo", "runbook", "foo.localhost"),
+                                      ingress_route("other", "runbook", "other.localhost", release="other")]
     plan = cluster_sampling(api, "traefik", ["traefik", "runbook", "runbook-baseline"],
                             [("runbook", "foo", foo, "candidate"), ("runbook-baseline", "foo-baseline", foo, "baseline")], notes=["n"])
     assert plan.labels == {FOO: {"service": "foo", "side": "candidate"},
-                           "runbook-baseline-foo-baseline-80@kubernetescrd": {"service": "foo", "side": "baseline"}}
+                           # not readable: as the chart renders it, with the host the release was installed with
+                           traefik_service_label("runbook-baseline", "foo-baseline", "Host(`foo.localhost`)"):
+                               {"service": "foo", "side": "baseline"}}
+    assert any("/apis/traefik.io/v1alpha1/namespaces/runbook/ingressroutes?labelSelector=" in r for r in fake.requests)
     assert plan.workloads == {"runbook/foo": {"service": "foo", "side": "candidate"},
                               "runbook-baseline/foo-baseline": {"service": "foo", "side": "baseline"}}
-    assert [s.name for s in plan.sources] == ["traefik", "pods", "workloads"] and plan.notes == ["n"]
+    assert [s.name for s in plan.sources] == ["traefik", "pods", "workloads"] and plan.notes[0] == "n"
+    assert plan.notes[1].startswith("the IngressRoute of runbook-baseline/foo-baseline could not be read (GET /apis/")
 
 
 class Scripted:
@@ -213,8 +234,9 @@ def test_a_failed_reading_is_recorded_missing_with_its_error_and_raw_answers_are
 
 
 def results_with(requests: dict[tuple[str, str], int], t0: float = 1000.0) -> LoadTestResults:
-    rounds = {(name, side, 1): (np.full(n, 2.0), np.ones(n, dtype=bool)) for (name, side), n in requests.items()}
-    return LoadTestResults({}, {}, np.array([]), np.array([]), 1.0, rounds=rounds, t0=t0)
+    logged = {key: Requests(np.full(n, t0), np.full(n, 2.0), np.ones(n, dtype=bool), np.ones(n, dtype=bool))
+              for key, n in requests.items()}
+    return LoadTestResults({}, {}, np.array([]), np.array([]), 1.0, requests=logged, t0=t0)
 
 
 def write_samples(folder, lines, meta):
@@ -314,7 +336,7 @@ def test_a_stand_in_killed_halfway_leaves_missing_samples_and_a_report_that_fail
 
 
 def test_pods_limits_replicas_and_the_autoscaler_reach_the_report_row(cluster, tmp_path):
-    from runbook.report import render_server
+    from runbook.summary import render_server
     from runbook.servercharts import draw_all
 
     _fake, api = cluster
@@ -334,8 +356,12 @@ def test_pods_limits_replicas_and_the_autoscaler_reach_the_report_row(cluster, t
     assert foo["autoscaler"] == {"desired_peak": 4, "cpu_percent_peak": 180, "scaling": "True: ValidMetricFound"}
     assert foo["traefik_requests"] == 0 and foo["reconciled"] is False  # the fake's counter never moved
     assert set(server.pods) == {"runbook/foo-6f7b9-x1", "runbook/foo-6f7b9-x2", "traefik/traefik-5d9c-abcde"}
-    row = next(line for line in render_server(server.as_dict()).splitlines() if line.startswith("| `foo`"))
-    assert row.endswith("| 0.25 cores of 0.50 cores (50%) | 12.0 MiB of 64.0 MiB (19%) | 3 → 3 → 3; autoscaler wanted up to 4 at 180% CPU of request |")
+    text = render_server(server.as_dict())
+    assert "| service | Traefik counted / Locust sent (gap) | p50: Traefik / Locust | p95: Traefik / Locust |" in text
+    assert "| service | peak CPU | peak memory | replicas (start → peak → end) |" in text
+    rows = [line for line in text.splitlines() if line.startswith("| `foo`")]
+    assert rows[1] == ("| `foo` | 0.25 cores of 0.50 cores (50%) | 12.0 MiB of 64.0 MiB (19%) | 3 → 3 → 3; autoscaler wanted "
+                       "up to 4 at 180% CPU of request |")
     paths = draw_all(server, results, tmp_path, "test")
     assert set(paths) == {"server_latency", "resources", "replicas"}
 
@@ -380,3 +406,17 @@ def test_counters_of_two_labels_add_up_code_by_code_and_bucket_by_bucket():
     assert one.by_code == {"200": 5.0, "500": 1.0}
     assert one.buckets == {0.1: 3.0, 0.5: 3.0, math.inf: 6.0}
     assert (one.seconds, one.observed) == (2.0, 6.0)
+
+
+def test_traefik_unreachable_through_the_pod_proxy_is_named_as_the_reason(tmp_path):
+    refused = "GET /api/v1/namespaces/traefik/pods/traefik-5d9c-abcde:9100/proxy/metrics: HTTP 503 no endpoints"
+    lines = [{**traefik_line(seq, moment, 1000.0 + 2 * seq, 0, ok=False), "error": refused}
+             for seq, moment in enumerate(["before", "during", "after"])]
+    write_samples(tmp_path, lines, META)
+    server = analyse(tmp_path, results_with({("foo", "candidate"): 10}))
+    assert server.notes[-1].startswith("Traefik's numbers are missing because the API server could not proxy to its "
+                                       "metrics port")
+    # A reading that failed otherwise (a refused connection to the stand-in) is no such case.
+    write_samples(tmp_path, [traefik_line(seq, moment, 1000.0 + 2 * seq, 0, ok=False)
+                             for seq, moment in enumerate(["before", "after"])], META)
+    assert analyse(tmp_path, results_with({("foo", "candidate"): 10})).notes == []

@@ -49,7 +49,7 @@ def test_least_privilege_pins_and_limits(name):
     assert doc["permissions"] == {}
     assert doc["concurrency"]["group"]
     for job in doc["jobs"].values():
-        assert isinstance(job["timeout-minutes"], int) and job["timeout-minutes"] <= 30
+        assert isinstance(job["timeout-minutes"], int) and job["timeout-minutes"] <= 40
         assert "permissions" in job
     for step in steps(doc):
         if "uses" in step:
@@ -87,6 +87,14 @@ def test_the_runbook_workflow_has_no_write_access_and_always_keeps_its_results()
     # report.html on its own, unzipped, so that a reviewer opens it from the run page; the job summary links it.
     report = by_name["Upload the report"]
     assert report["with"]["archive"] is False and report["with"]["path"].endswith("report/report.html")
+    # Unzipped, the artifact is named after its file, and overwrite deletes the one its name input names: the two
+    # must be the same, or a re-run attempt's upload collides with the first (409).
+    assert report["with"]["name"] == report["with"]["path"].rsplit("/", 1)[1]
+    # A hung run is stopped by its own step's limit, below the job's: the uploads, the job summary and, through the
+    # failed conclusion, the comment still happen (a job at its limit is cancelled, and skips them).
+    assert by_name["Run the runbook"]["timeout-minutes"] + 10 <= job["timeout-minutes"]
+    # A run that failed before writing anything has failed its own step: no second failure on its upload.
+    assert upload["with"]["if-no-files-found"] == "warn"
     assert report["id"] == "report" and "REPORT_URL" in by_name["Job summary"]["run"]
     assert by_name["Job summary"]["env"]["REPORT_URL"] == "${{ steps.report.outputs.artifact-url }}"
     assert by_name["Job summary"]["if"] == "${{ !cancelled() }}" and "GITHUB_STEP_SUMMARY" in by_name["Job summary"]["run"]

@@ -202,6 +202,9 @@ def explain(exc: Exception, action: str, ctx: GitHubContext, number: int | None 
         target = f"{ctx.repository}" + (f" pull request #{number}" if number else "")
         hint = (f"{target} was not found, or the token cannot see it: check GITHUB_REPOSITORY, the pull request "
                 "number, and that the token has access to the repository")
+    elif status == 422 and ruleset_refusal(exc):
+        hint = ("a repository rule (a ruleset or branch protection) refuses the push to the assets branch: let the "
+                "Actions bot push to it, or choose another branch with --assets-branch")
     elif status == 422:
         hint = "GitHub found the request invalid: check the assets branch name and the comment size"
     else:
@@ -209,17 +212,23 @@ def explain(exc: Exception, action: str, ctx: GitHubContext, number: int | None 
     return PublishError(f"GitHub answered {status} {message!r} while {action}: {hint}")
 
 
+RETRIES = 3
+
+
 def client(ctx: GitHubContext) -> Any:
     """A PyGithub client for the context's API and token."""
     from urllib.parse import urlparse
 
-    from github import Auth, Github
+    from github import Auth, Github, GithubRetry
 
     # PyGithub spaces writes a second apart, as GitHub asks to avoid secondary rate limits;
     # an API server on this machine's loopback (a test double) needs no such care.
     local = urlparse(ctx.api_url).hostname in ("127.0.0.1", "localhost", "::1")
     pacing = {"seconds_between_requests": 0.0, "seconds_between_writes": 0.0} if local else {}
-    return Github(auth=Auth.Token(ctx.token), base_url=ctx.api_url, timeout=30, retry=None, **pacing)
+    # PyGithub's own retry: a 5xx or a secondary rate limit is tried again (up to 3 times, backing off),
+    # so that one 502 does not cost the comment; after the last try GitHub's own answer is what is reported.
+    retry = GithubRetry(total=RETRIES, backoff_factor=0.0 if local else 1.0, raise_on_status=False)
+    return Github(auth=Auth.Token(ctx.token), base_url=ctx.api_url, timeout=30, retry=retry, **pacing)
 
 
 def upload_charts(repo: Any, branch: str, files: Mapping[str, bytes], message: str, attempts: int = 3) -> str:
@@ -244,7 +253,8 @@ def upload_charts(repo: Any, branch: str, files: Mapping[str, bytes], message: s
             return str(commit.sha)
         except GithubException as exc:
             # Another publish moved the branch in between: build on its commit and try again.
-            if exc.status != 422 or attempt == attempts - 1:
+            # A repository rule's refusal is final: trying again cannot help.
+            if exc.status != 422 or ruleset_refusal(exc) or attempt == attempts - 1:
                 raise
     raise AssertionError("unreachable")
 
@@ -286,7 +296,7 @@ def artifact_url(repo: Any, ctx: GitHubContext, name: str = ARTIFACT_NAME) -> st
             if artifact.name == name:
                 return f"{ctx.server_url}/{ctx.repository}/actions/runs/{ctx.run_id}/artifacts/{artifact.id}"
     except Exception as exc:  # a link is a convenience: never fail the publish for it
-        log.info("could not look up the artifact: %s", exc)
+        log.warning("could not look up the artifact: %s%s", exc, _actions_read_hint(exc))
     return f"{ctx.run_url}#artifacts" if ctx.run_url else ""
 
 
@@ -302,5 +312,34 @@ def failed_steps(repo: Any, ctx: GitHubContext) -> list[tuple[str, str]]:
                 failed += [(job.name, step) for step in steps] or [(job.name, "")]
         return failed
     except Exception as exc:  # the comment still says that the run failed, and links to it
-        log.info("could not list the run's jobs: %s", exc)
+        log.warning("could not list the run's jobs: %s%s", exc, _actions_read_hint(exc))
         return []
+
+
+#: Where the pull request's own code decides how it is measured: the runbook, the load profile, the stages'
+#: notebooks, the installed packages, the workflows.
+MEASURING_PATHS = ("lib/", "load_test/", "notebooks/", "requirements", ".github/")
+
+
+def measuring_files(pull: Any, limit: int = 3000) -> list[str] | None:
+    """The pull request's files that change how it is measured; None when its file list cannot be read."""
+    try:
+        names = [f.filename for _, f in zip(range(limit), pull.get_files())]
+    except Exception as exc:  # the warning then says that it could not check
+        log.warning("could not list the pull request's files: %s", exc)
+        return None
+    return [name for name in names if name.startswith(MEASURING_PATHS)]
+
+
+def _actions_read_hint(exc: Exception) -> str:
+    """A 403 on a workflow run's jobs or artifacts: the token lacks `actions: read`."""
+    if getattr(exc, "status", None) == 403:
+        return " (the publishing job needs `permissions: actions: read` to read the run's jobs and artifacts)"
+    return ""
+
+
+def ruleset_refusal(exc: Exception) -> bool:
+    """A 422 from a repository rule (a ruleset on the assets branch), not from a race with another publish."""
+    data = getattr(exc, "data", None)
+    message = str(data.get("message", "")) if isinstance(data, dict) else str(data or "")
+    return getattr(exc, "status", None) == 422 and "rule" in message.lower()

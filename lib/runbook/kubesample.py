@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import urllib.parse
@@ -84,7 +85,11 @@ class TraefikMetrics:
 
 
 class KubeletSummary:
-    """Each pod's CPU (cores) and working-set memory in the given namespaces, from every node's kubelet."""
+    """Each pod's CPU (cores) and working-set memory in the given namespaces, from the kubelets of their nodes.
+
+    Only the nodes that hold the run's pods are asked, and only for CPU and memory: on a large cluster a
+    summary of every node every 2 s would cost the API server and the kubelets more than the run is worth.
+    """
 
     name = "pods"
 
@@ -92,10 +97,11 @@ class KubeletSummary:
         self.get, self.namespaces = get, namespaces
 
     def read(self) -> Reading:
-        nodes = [n["metadata"]["name"] for n in self.get.json("/api/v1/nodes").get("items", [])]
+        nodes = sorted({(p.get("spec") or {}).get("nodeName") for ns in self.namespaces
+                        for p in self.get.json(f"/api/v1/namespaces/{ns}/pods").get("items", [])} - {None, ""})
         raw, pods = {}, {}
         for node in nodes:
-            raw[f"{node}.json"] = self.get.raw(f"/api/v1/nodes/{node}/proxy/stats/summary")
+            raw[f"{node}.json"] = self.get.raw(f"/api/v1/nodes/{node}/proxy/stats/summary?only_cpu_and_memory=true")
             for pod in json.loads(raw[f"{node}.json"]).get("pods", []):
                 ref = pod.get("podRef") or {}
                 if ref.get("namespace") not in self.namespaces:
@@ -160,26 +166,60 @@ def _condition(status: dict[str, Any], kind: str) -> str | None:
     return None
 
 
-def traefik_service_label(namespace: str, release: str, values_file: str) -> str:
-    """How Traefik names an IngressRoute's service in its metrics: <namespace>-<service>-<port>@kubernetescrd.
+def traefik_service_label(namespace: str, ingress_route: str, match: str) -> str:
+    """How Traefik names the service of an IngressRoute route with one Kubernetes service, in its metrics.
 
-    The echo chart names the Service after the release (or its values file's fullnameOverride)
-    and gives it service.port (80 unless the values file says otherwise).
+    <namespace>-<IngressRoute name>-<the first 10 bytes of sha256(the route's match), in hex>@kubernetescrd,
+    every run of characters other than letters and digits made one '-' (Traefik's crd provider:
+    makeServiceKey, makeID, provider.Normalize). Only the children of a weighted route with several
+    services are named <namespace>-<service>-<port>.
+    """
+    key = f"{namespace}-{ingress_route}-{hashlib.sha256(match.encode()).hexdigest()[:20]}"
+    return "-".join(part for part in re.split(r"[^0-9A-Za-z]+", key) if part) + "@kubernetescrd"
+
+
+def chart_route(release: str, values_file: str, host: str) -> tuple[str, str]:
+    """(IngressRoute name, match) as the echo chart renders them: the release (or fullnameOverride), Host(`host`).
+
+    host is the one the release was installed with (a baseline's is set on the command line, not in its values).
     """
     values = (yaml.safe_load(Path(values_file).read_text()) if values_file and Path(values_file).is_file() else None) or {}
     name = str(values.get("fullnameOverride") or release)[:63].rstrip("-")
-    port = (values.get("service") or {}).get("port", 80)
-    return f"{namespace}-{name}-{port}@kubernetescrd"
+    return name, f"Host(`{host}`)"
+
+
+def installed_route_labels(get: KubeGet, namespace: str, release: str) -> list[str]:
+    """Traefik's labels for the single-service routes of the IngressRoutes a release installed (read from the API)."""
+    found = get.json(f"/apis/traefik.io/v1alpha1/namespaces/{namespace}/ingressroutes"
+                     f"?labelSelector=app.kubernetes.io%2Finstance%3D{release}")
+    return [traefik_service_label(namespace, item["metadata"]["name"], route["match"])
+            for item in found.get("items") or [] for route in (item.get("spec") or {}).get("routes") or []
+            if len(route.get("services") or []) == 1 and route.get("match")]
+
+
+def service_labels(get: KubeGet, releases: list[tuple[str, str, Service, str]], notes: list[str]) -> dict[str, dict[str, str]]:
+    """Each release's Traefik label(s): from its installed IngressRoute, else as the chart renders it (and a note why)."""
+    labels = {}
+    for ns, release, service, side in releases:
+        try:
+            installed = installed_route_labels(get, ns, release)
+        except (SampleFailed, OSError, ValueError) as exc:
+            installed = []
+            notes.append(f"the IngressRoute of {ns}/{release} could not be read ({exc}); its Traefik label is "
+                         "taken from the chart's values")
+        for label in installed or [traefik_service_label(ns, *chart_route(release, service.values_file, service.host))]:
+            labels[label] = {"service": service.name, "side": side}
+    return labels
 
 
 def cluster_sampling(api_client: Any, traefik_namespace: str, namespaces: list[str],
                      releases: list[tuple[str, str, Service, str]], notes: list[str] | None = None) -> Sampling:
     """The sampler's plan on a cluster; releases are (namespace, release, service, side)."""
     get = KubeGet(api_client)
-    labels = {traefik_service_label(ns, release, s.values_file): {"service": s.name, "side": side}
-              for ns, release, s, side in releases}
+    notes = list(notes or [])
+    labels = service_labels(get, releases, notes)
     workloads = {f"{ns}/{release}": {"service": s.name, "side": side} for ns, release, s, side in releases}
     return Sampling(
         sources=[TraefikMetrics(get, traefik_namespace), KubeletSummary(get, namespaces), Workloads(get, namespaces)],
-        labels=labels, workloads=workloads, notes=list(notes or []),
+        labels=labels, workloads=workloads, notes=notes,
     )

@@ -35,7 +35,9 @@ log = logging.getLogger(__name__)
 MARKER = "<!-- runbook:load-test-summary -->"
 BODY_LIMIT = 65_536
 CHART_FILES = {"throughput": "throughput.png", "latency": "latency.png", "percentiles": "percentiles.png"}
-MAX_PNG_BYTES = 5 * 1024 * 1024
+#: The charts are under 200 KiB at 990 x 528 pixels: anything far beyond is not one of them.
+MAX_PNG_BYTES = 1024 * 1024
+MAX_PNG_SIDE = 4000
 
 
 def load_result(folder: RunFolder) -> ResultDocument:
@@ -53,22 +55,63 @@ def load_result(folder: RunFolder) -> ResultDocument:
 
 def load_charts(folder: RunFolder, compared: bool = False) -> dict[str, bytes]:
     charts = {}
-    for key, name in {**CHART_FILES, **({"rounds": "rounds.png"} if compared else {})}.items():
+    for key, name in {**CHART_FILES, **({"change": "change.png"} if compared else {})}.items():
         path = folder.report / name
         data = path.read_bytes() if path.is_file() else b""
-        if not data.startswith(b"\x89PNG\r\n\x1a\n") or len(data) > MAX_PNG_BYTES:
-            raise PublishError(f"{path} is missing or not a PNG of at most {MAX_PNG_BYTES} bytes")
-        charts[key] = data
+        picture = reencoded_png(data) if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) <= MAX_PNG_BYTES else None
+        if picture is None:
+            raise PublishError(f"{path} is missing or not a PNG of at most {MAX_PNG_BYTES} bytes and "
+                               f"{MAX_PNG_SIDE} pixels a side")
+        charts[key] = picture
     return charts
 
 
-def comment_body(result: dict[str, Any], images: Mapping[str, str], mermaid: list[str], links: Mapping[str, str]) -> str:
-    from runbook.report import render_summary
+def reencoded_png(data: bytes) -> bytes | None:
+    """The picture decoded and written anew as a PNG (what gets committed under the bot's name); None if it is not one.
+
+    Only pixels survive: whatever else the file carried (text chunks, trailing bytes) is left behind.
+    """
+    import io
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
+                if max(image.size) > MAX_PNG_SIDE:
+                    return None
+                image.load()
+                out = io.BytesIO()
+                image.save(out, format="PNG", optimize=True)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning, Image.DecompressionBombError):
+        return None
+    return out.getvalue() if len(out.getvalue()) <= MAX_PNG_BYTES else None
+
+
+def measured_by_its_own_code(files: list[str] | None) -> str:
+    """The line above the verdict when the pull request changes how it is measured (or that it could not be checked)."""
+    if files is None:
+        return ("**Could not check whether this pull request changes how it is measured** (its file list could not "
+                "be read): the numbers below come from its own code.")
+    if not files:
+        return ""
+    shown = ", ".join(inert(name, 120) for name in files[:10]) + (f" and {len(files) - 10} more" if len(files) > 10 else "")
+    return (f"**Measured by this pull request's own code.** It changes how the load test runs or is judged ({shown}): "
+            "the numbers and the verdict below come from that code, not from the base's. Review those changes "
+            "before you trust them.")
+
+
+def comment_body(result: dict[str, Any], images: Mapping[str, str], mermaid: list[str], links: Mapping[str, str],
+                 warning: str = "") -> str:
+    from runbook.summary import render_summary
 
     def render(with_mermaid: bool, with_failures: bool) -> str:
         shown = result if with_failures else {**result, "services": {
             name: {**stats, "errors": {}} for name, stats in result["services"].items()}}
-        parts = [MARKER, render_summary(shown, images.__getitem__, mermaid=mermaid if with_mermaid else None, heading="##")]
+        summary = render_summary(shown, images.__getitem__, mermaid=mermaid if with_mermaid else None, heading="##")
+        parts = [MARKER, *([warning] if warning else []), summary]
         return "\n\n".join(parts + _footer(links))
 
     for with_mermaid, with_failures in ((True, True), (False, True), (False, False)):
@@ -92,8 +135,15 @@ def publish_run(config: RunConfig, folder: RunFolder, env: Mapping[str, str] = o
     reported = (folder.report / "result.json").is_file()
     # No report, and no stage but publish ever ran here: the runbook run failed before its upload.
     has_run = reported or any(stage != "publish" for stage in record.get("stages") or {})
-    result = load_result(folder) if reported else None
-    charts = load_charts(folder, bool(result and (result["comparison"] or {}).get("available"))) if reported else {}
+    result, charts, unreadable = None, {}, ""
+    if reported:
+        # The default branch's publisher reads a pull request's results: a pull request that changes their
+        # format (or its charts) gets a comment that says so, not silence.
+        try:
+            result = load_result(folder)
+            charts = load_charts(folder, bool((result["comparison"] or {}).get("available")))
+        except PublishError as exc:
+            result, unreadable = None, str(exc)
     gh = githubapi.client(ctx)
     number: int | None = None
     action = "reading the repository"
@@ -120,6 +170,8 @@ def publish_run(config: RunConfig, folder: RunFolder, env: Mapping[str, str] = o
         sha = ""
         if not has_run:
             body = no_results_body(ctx, githubapi.failed_steps(repo, ctx), links)
+        elif unreadable:
+            body = unreadable_body(unreadable, links)
         elif result is None:
             body = failure_body(record, links)
         else:
@@ -132,7 +184,8 @@ def publish_run(config: RunConfig, folder: RunFolder, env: Mapping[str, str] = o
                 f"Load-test charts for pull request #{number} (run {run_key})",
             )
             images = {key: f"{ctx.server_url}/{ctx.repository}/blob/{sha}/{folder_path}/{key}.png?raw=true" for key in charts}
-            body = comment_body(result, images, _mermaid(folder, set(result["services"])), links)
+            warning = measured_by_its_own_code(githubapi.measuring_files(pull))
+            body = comment_body(result, images, _mermaid(folder, set(result["services"])), links, warning)
         action = f"commenting on pull request #{number}"
         how, comment = githubapi.upsert_comment(pull, MARKER, body, githubapi.comment_authors(gh))
     except GithubException as exc:
@@ -146,12 +199,23 @@ def publish_run(config: RunConfig, folder: RunFolder, env: Mapping[str, str] = o
     else:
         details.append("no results: the runbook workflow stopped before it uploaded any")
     details.append(f"pull request from {pull_ref.source}")
+    if unreadable:
+        raise PublishError(f"{unreadable} (the comment on pull request #{number} says the results could not be read: {url})")
     return Outcome("publish", True, f"{how} the summary comment on pull request #{number}", details)
 
 
 def _footer(links: Mapping[str, str]) -> list[str]:
     link_line = " · ".join(f"[{label}]({url})" for label, url in links.items() if url)
     return ([link_line] if link_line else []) + [f"<sub>Updated {utc_now()} by the runbook's publish stage.</sub>"]
+
+
+def unreadable_body(why: str, links: Mapping[str, str]) -> str:
+    """The comment for results this publisher (the default branch's code) cannot read."""
+    lines = [MARKER, "## Runbook results could not be read ⚠️", "",
+             f"The run produced results, but the publisher (the default branch's code) could not read them: "
+             f"{inert(why, 400)}. A pull request that changes the result format or the charts is published once "
+             "that change is on the default branch; until then, its numbers are in the artifact.", ""]
+    return "\n".join(lines + _footer(links))
 
 
 def failure_body(run_record: Mapping[str, Any], links: Mapping[str, str]) -> str:

@@ -47,6 +47,10 @@ class Source(Protocol):
     def read(self) -> Reading: ...
 
 
+#: What the local target's sampler says of itself (a fixed phrase: the summary shows it as plain text).
+STAND_IN_NOTE = "the local stand-in is one process: no pods, replicas, limits or autoscaler to measure"
+
+
 @dataclass
 class Sampling:
     """What a target offers the sampler: its sources, processes on this machine, and how to read its labels."""

@@ -22,7 +22,7 @@ import numpy as np
 from runbook import promtext
 from runbook.kubesample import workload_of
 from runbook.results import LoadTestResults
-from runbook.sampler import META, SAMPLES
+from runbook.sampler import META, SAMPLES, STAND_IN_NOTE
 
 GAP_TOLERANCE = 0.01  # Traefik's count and Locust's may differ by requests in flight at the edges
 SATURATED_CPU_PERCENT = 90.0  # Locust is one process: near one full core, it cannot send more
@@ -169,6 +169,12 @@ class ServerSide:
         }
 
 
+PROXY_NOTE = ("Traefik's numbers are missing because the API server could not proxy to its metrics port (some managed "
+              "control planes do not proxy to pods, and a default-deny NetworkPolicy blocks it)")
+#: Notes the runbook itself writes, word for word: shown as text. Any other note (it may quote an error) is shown inert.
+PLAIN_NOTES = (STAND_IN_NOTE, PROXY_NOTE)
+
+
 def analyse(folder: Path, results: LoadTestResults) -> ServerSide | None:
     """The server side of the run in folder (load_test/server/), or None when nothing was sampled."""
     samples = read_samples(folder)
@@ -186,16 +192,20 @@ def analyse(folder: Path, results: LoadTestResults) -> ServerSide | None:
                         "first_error": next((line["error"] for line in lines if not line["ok"]), None)}
                for source, lines in samples.lines.items()}
     missing_at = {source: [line["time"] - t0 for line in samples.missing(source)] for source in samples.lines}
-    return ServerSide(sides, processes, pods, replicas, sampled, list(samples.meta.get("notes", [])), missing_at,
+    notes = list(samples.meta.get("notes", []))
+    traefik = samples.lines.get("traefik", [])
+    if traefik and not any(line["ok"] for line in traefik) and "/proxy/metrics" in str(sampled["traefik"]["first_error"]):
+        notes.append(PROXY_NOTE)
+    return ServerSide(sides, processes, pods, replicas, sampled, notes, missing_at,
                       float(samples.meta.get("interval_s", 2.0)))
 
 
 def _service(key: tuple[str, str], samples: Samples, results: LoadTestResults) -> ServiceSide:
     name, side = key
     labels = [label for label, info in samples.meta.get("labels", {}).items() if (info["service"], info["side"]) == key]
-    client = [results.rounds[k] for k in results.rounds if k[0] == name and k[1] == side]
-    entry = ServiceSide(name, side, locust_requests=sum(len(latency) for latency, _ in client))
-    ok_latency = np.concatenate([latency[ok] for latency, ok in client]) if client else np.array([])
+    client = results.requests.get((name, side))
+    entry = ServiceSide(name, side, locust_requests=int(client.t.size) if client is not None else 0)
+    ok_latency = client.latency_ms[client.ok] if client is not None else np.array([])
     if ok_latency.size:
         entry.client_p50_ms, entry.client_p95_ms = (float(np.percentile(ok_latency, q)) for q in (50, 95))
     lines = samples.lines.get("traefik", [])

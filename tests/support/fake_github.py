@@ -28,6 +28,7 @@ class FakeGitHub:
         self.bot = bot
         self.user_status = user_status  # GET /user: 403 for an Actions token
         self.pulls: dict[int, dict[str, Any]] = {}
+        self.pull_files: dict[int, list[str]] = {}  # number -> the files the pull request changes
         self.comments: list[dict[str, Any]] = []
         self.blobs: dict[str, bytes] = {}
         self.trees: dict[str, dict[str, str]] = {}  # tree sha -> {path: blob sha}
@@ -152,6 +153,11 @@ class FakeGitHub:
         if method == "GET" and (m := re.fullmatch(r"/pulls/(\d+)", rest)):
             pull = self.pulls.get(int(m[1]))
             return (200, self._pull(pull)) if pull else not_found
+        if method == "GET" and (m := re.fullmatch(r"/pulls/(\d+)/files", rest)):
+            if int(m[1]) not in self.pulls:
+                return not_found
+            return 200, [{"sha": "0" * 40, "filename": name, "status": "modified", "additions": 1, "deletions": 0,
+                          "changes": 1} for name in self.pull_files.get(int(m[1]), [])]
         if method == "GET" and (m := re.fullmatch(r"/issues/(\d+)", rest)):
             return (200, self._issue(int(m[1]))) if int(m[1]) in self.pulls else not_found
         if method == "GET" and rest == "/pulls":

@@ -59,11 +59,19 @@ def _query(query: str) -> dict[str, str]:
 
 
 def pod(name: str, namespace: str, labels: dict[str, str] | None = None, phase: str = "Running",
-        limits: dict[str, str] | None = None) -> dict[str, Any]:
-    """A Pod as the API server lists it, with one container and its limits."""
+        limits: dict[str, str] | None = None, node: str = "runbook-worker") -> dict[str, Any]:
+    """A Pod as the API server lists it, scheduled on node, with one container and its limits."""
     return {"metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
-            "spec": {"containers": [{"name": "main", "resources": {"limits": limits or {}}}]},
+            "spec": {"nodeName": node, "containers": [{"name": "main", "resources": {"limits": limits or {}}}]},
             "status": {"phase": phase}}
+
+
+def ingress_route(name: str, namespace: str, host: str, release: str | None = None) -> dict[str, Any]:
+    """An IngressRoute as the echo chart renders it: one route, one Kubernetes service."""
+    return {"apiVersion": "traefik.io/v1alpha1", "kind": "IngressRoute",
+            "metadata": {"name": name, "namespace": namespace, "labels": {"app.kubernetes.io/instance": release or name}},
+            "spec": {"entryPoints": ["web"], "routes": [{"kind": "Rule", "match": f"Host(`{host}`)",
+                                                          "services": [{"name": name, "port": 80}]}]}}
 
 
 def kubelet_summary(node_name: str, pods: dict[tuple[str, str], tuple[int, int]]) -> dict[str, Any]:
@@ -99,6 +107,7 @@ class FakeKube:
         self.pod_metrics: dict[tuple[str, str], str | Callable[[], str]] = {}  # (namespace, pod) -> metrics text
         self.node_summaries: dict[str, dict[str, Any]] = {}  # node -> the kubelet's /stats/summary
         self.autoscalers: dict[str, list[dict[str, Any]]] = {}  # namespace -> HPAs
+        self.ingress_routes: dict[str, list[dict[str, Any]]] = {}  # namespace -> IngressRoutes
         self.slow: dict[str, float] = {}  # path regex -> seconds to wait before answering
         self.failing: dict[str, int] = {}  # path regex -> how many more times to answer 500 (an API server hiccup)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -158,6 +167,11 @@ class FakeKube:
         match = re.fullmatch(r"/apis/autoscaling/v2/namespaces/([^/]+)/horizontalpodautoscalers", path)
         if match:
             return 200, {"kind": "HorizontalPodAutoscalerList", "items": self.autoscalers.get(match[1], [])}
+        match = re.fullmatch(r"/apis/traefik.io/v1alpha1/namespaces/([^/]+)/ingressroutes", path)
+        if match and match[1] in self.ingress_routes:
+            key, _, value = _query(query).get("labelSelector", "").partition("=")
+            items = [r for r in self.ingress_routes[match[1]] if not key or r["metadata"].get("labels", {}).get(key) == value]
+            return 200, {"kind": "IngressRouteList", "apiVersion": "traefik.io/v1alpha1", "items": items}
         match = re.fullmatch(r"/api/v1/namespaces/([^/]+)/pods", path)
         if match:
             selector = dict(part.split("=", 1) for part in _query(query).get("labelSelector", "").split(",") if "=" in part)

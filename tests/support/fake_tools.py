@@ -41,10 +41,15 @@ def routes():
     return json.loads(path.read_text()) if path.exists() else {{}}
 
 def route_args():
-    """Routes, and each labelled as Traefik labels an IngressRoute's service: <namespace>-<release>-80@kubernetescrd."""
+    """Routes, each labelled as Traefik v3 labels a single-service IngressRoute route (the echo chart's, named after
+    the release): <namespace>-<IngressRoute>-<first 10 bytes of sha256(match) in hex>@kubernetescrd."""
+    import hashlib
     table = routes()
+    def label(key, host):
+        digest = hashlib.sha256(("Host(`" + host + "`)").encode()).hexdigest()[:20]
+        return key.replace("/", "-") + "-" + digest + "@kubernetescrd"
     return ([f"--route={{host}}={{text}}" for host, text in table.values()]
-            + [f"--label={{host}}={{key.replace('/', '-')}}-80@kubernetescrd" for key, (host, text) in table.items()])
+            + [f"--label={{host}}={{label(key, host)}}" for key, (host, text) in table.items()])
 
 def start_traefik(port):
     ingress = subprocess.Popen([{python!r}, "-m", "runbook.local_ingress", f"--listen=127.0.0.1:{{port}}", *route_args()],
@@ -154,6 +159,8 @@ elif TOOL == "kubectl":
             (STATE / "namespaces").write_text("\n".join(sorted(known)))
     elif "pods" in args and "json" in args:
         print(json.dumps({{"items": []}}))
+    elif "can-i" in args:
+        print(os.environ.get("FAKE_CAN_I", "yes"))
     else:
         print(f"kubectl {{' '.join(args)}}: stand-in output")
 '''

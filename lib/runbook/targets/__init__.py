@@ -60,7 +60,8 @@ def make_target(config: RunConfig, folder: RunFolder) -> Target:
     services = load_services(config.services)
     if config.target == "local":
         return LocalTarget(config, folder, services)
-    from runbook.targets.cluster import KindTarget, KubeconfigTarget
+    from runbook.targets.cluster import KindTarget
+    from runbook.targets.kubeconfig import KubeconfigTarget
 
     if config.target == "kind":
         return KindTarget(config, folder, services)

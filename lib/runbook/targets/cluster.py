@@ -8,10 +8,8 @@ either through the kind port mapping (nodeport) or kubectl port-forward.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -329,72 +327,3 @@ class KindTarget(ClusterTarget):
             self.folder.diagnostics.mkdir(parents=True, exist_ok=True)
             (self.folder.diagnostics / "kind-export-logs.txt").write_text(f"could not export kind logs: {exc}\n")
         return files
-
-
-def _run_namespace(folder: RunFolder) -> str:
-    slug = re.sub(r"[^a-z0-9-]+", "-", folder.path.name.lower()).strip("-")
-    return f"runbook-{slug}"[:63].rstrip("-")
-
-
-class KubeconfigTarget(ClusterTarget):
-    name = "kubeconfig"
-    description = "kubeconfig: an existing cluster from the kubeconfig context"
-    extra_traefik_values = ("values-kubeconfig.yaml",)
-
-    def __init__(self, config: RunConfig, folder: RunFolder, services: list[Service], **kwargs: Any) -> None:
-        self.namespace = config.namespace or _run_namespace(folder)
-        super().__init__(config, folder, services, **kwargs)
-        self.traefik_namespace = self.app_namespace = self.namespace
-
-    def kubeconfig_path(self) -> str:
-        # Empty: kubectl and Helm read $KUBECONFIG (which may list several files, a:b) or
-        # ~/.kube/config themselves; neither takes a list as --kubeconfig.
-        return ""
-
-    def kube_context(self) -> str:
-        return self.config.context
-
-    def uses_port_forward(self) -> bool:
-        return True  # the cluster's nodes are not on this machine's loopback
-
-    def traefik_extra_args(self) -> list[str]:
-        # Only this run's IngressRoutes (the baseline's namespace too): leave everything else in the cluster alone.
-        watched = ",".join([self.namespace] + ([self.baseline_namespace] if self.config.baseline else []))
-        return ["--set", f"providers.kubernetesCRD.namespaces={{{watched}}}"]
-
-    def provision(self) -> Outcome:
-        version = self.kube.kubectl("version", "-o", "json", timeout=30).stdout
-        exists = self.kube.kubectl("get", "namespace", self.namespace, "--ignore-not-found", "-o", "name", timeout=30).stdout.strip()
-        if not exists:
-            self.kube.kubectl("create", "namespace", self.namespace, timeout=30)
-            self.kube.kubectl("label", "namespace", self.namespace, "app.kubernetes.io/managed-by=runbook", timeout=30)
-        self.save_state(namespace=self.namespace, created_namespace=not exists or self.state().get("created_namespace", False),
-                        context=self.kube_context() or "(current)", provisioned=utc_now())
-        server = _server_version(version)
-        return Outcome("provision", True, f"using the cluster of context {self.kube_context() or '(current)'} ({server})",
-                       [f"namespace {self.namespace} {'exists already' if exists else 'created for this run'}"])
-
-    def kept(self) -> str:
-        return f"namespace {self.namespace} and its releases stay"
-
-    def take_down(self) -> Outcome:
-        notes = self.uninstall_releases()
-        done = self.kube.helm("uninstall", "traefik", "--namespace", self.namespace, "--wait", "--timeout", "120s", timeout=180, check=False)
-        notes.append(f"helm uninstall traefik: {'done' if done.returncode == 0 else done.stderr.strip()[-200:]}")
-        if self.config.baseline:  # created by the baseline's install: the run's own
-            self.kube.kubectl("delete", "namespace", self.baseline_namespace, "--ignore-not-found", "--wait=true",
-                              "--timeout=180s", timeout=240)
-            notes.append(f"deleted namespace {self.baseline_namespace}")
-        if self.state().get("created_namespace"):
-            self.kube.kubectl("delete", "namespace", self.namespace, "--wait=true", "--timeout=180s", timeout=240)
-            notes.append(f"deleted namespace {self.namespace}")
-        else:
-            notes.append(f"namespace {self.namespace} existed before the run and stays")
-        return Outcome("teardown", True, f"removed the run's releases from namespace {self.namespace}", notes)
-
-
-def _server_version(version_json: str) -> str:
-    try:
-        return "Kubernetes " + json.loads(version_json)["serverVersion"]["gitVersion"]
-    except (ValueError, KeyError):
-        return "server version unknown"

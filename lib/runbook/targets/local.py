@@ -20,7 +20,7 @@ from runbook.config import environment_without_secrets
 from runbook.errors import GiveUp, PortInUse, StartFailed, WaitTimeout
 from runbook.local_ingress import EXIT_PORT_IN_USE, HEALTH_PATH, METRICS_PATH
 from runbook.rundir import read_json, utc_now, write_json
-from runbook.sampler import PrometheusEndpoint, Sampling
+from runbook.sampler import STAND_IN_NOTE, PrometheusEndpoint, Sampling
 from runbook.targets.base import Outcome, Target
 from runbook.waiting import wait_for
 
@@ -113,7 +113,7 @@ class LocalTarget(Target):
             sources=[PrometheusEndpoint(f"http://{host}:{port}{METRICS_PATH}")],
             processes={"stand-in": int(state["pid"])} if state else {},
             labels=labels,
-            notes=["the local stand-in is one process: no pods, replicas, limits or autoscaler to measure"],
+            notes=[STAND_IN_NOTE],
         )
 
     def kept(self) -> str:
