@@ -428,3 +428,26 @@ def test_the_warnings_head_the_summary(mixed):
     first = report.result["warnings"][0]
     assert first.startswith("The run (1 s) is shorter than its ramp-up")
     assert summary.index(f"> **Warning**: {first}") < summary.index("- **Target**")
+
+
+def test_every_figure_shown_twice_has_one_value(tmp_path):
+    """Wherever result.json (and so the summary) gives a figure twice, the two are the same number."""
+    from runbook.targets import describe
+
+    write_compared(tmp_path / "load_test", run_time=60)
+    baseline = {"ref": "HEAD^1", "sha": "b" * 40, "available": True, "why": "", "services": []}
+    result = build_report(tmp_path / "load_test", tmp_path / "report", "local", describe("local"), "a" * 40,
+                          baseline=baseline).result
+    comparison = result["comparison"]
+    for name, metrics in comparison["services"].items():
+        for metric in ("p50", "p95", "p99"):
+            assert metrics[metric]["candidate"] == pytest.approx(result["services"][name][f"{metric}_ms"], abs=0.005)
+            assert metrics[metric]["baseline"] == pytest.approx(comparison["baseline_services"][name][f"{metric}_ms"], abs=0.005)
+        ratio = result["services"][name]["failures"] / result["services"][name]["requests"]
+        assert metrics["failure_ratio"]["candidate"] == pytest.approx(ratio, abs=1e-4)
+    checks = {(c["service"], c["check"]): c["measured"] for c in result["slo"]["checks"]}
+    for name, entry in result["services"].items():
+        assert checks[(name, "throughput ratio")] == entry["throughput_ratio"]
+        for q in (50, 95, 99):
+            assert checks[(name, f"p{q}")] == entry[f"p{q}_ms"]
+        assert checks[(name, "failure ratio")] == pytest.approx(entry["failures"] / entry["requests"])
