@@ -269,3 +269,18 @@ def _quantile(q: dict[str, Any]) -> str:
         return "–"
     low, high = q["bucket_ms"]
     return f"{q['ms']:,.2f} ms ({low:g}–{'∞' if high is None else f'{high:g}'})"
+
+
+def verdict_lines(result: dict[str, Any]) -> list[str]:
+    """What the report decided and why, in a few lines for the console (warnings first)."""
+    lines = [f"warning: {w}" for w in result.get("warnings") or []]
+    failed_checks = [c for c in (result.get("slo") or {}).get("checks", []) if not c["held"]]
+    comparison = result.get("comparison") or {}
+    lines.append(f"verdict {result['status']}" + (" (interrupted)" if result.get("interrupted") else ""))
+    if comparison:
+        lines.append(f"against the base: {comparison['headline']}")
+    for c in failed_checks[:5]:
+        measured = "nothing measured" if c["measured"] is None else f"{c['measured']:.3g}{' ' + c['unit'] if c['unit'] else ''}"
+        sign = "<=" if c["kind"] == "max" else ">="
+        lines.append(f"SLO check failed: {c['service']} {c['check']} {measured}, limit {sign} {c['limit']:g}{' ' + c['unit'] if c['unit'] else ''}")
+    return lines
