@@ -224,6 +224,14 @@ def measured_start(requests: dict[tuple[str, str], Requests]) -> float:
     return min(starts, default=0.0)
 
 
+def _windows(requests: dict[tuple[str, str], Requests], services: list[str]
+             ) -> tuple[dict[tuple[str, str], Requests], float, float]:
+    """The services' measured requests on both sides, and when the window starts and ends."""
+    windows = {key: r.window() for key, r in requests.items() if key[0] in services and key[1] in ("candidate", "baseline")}
+    start = measured_start(windows)
+    return windows, start, max([float(w.t.max()) for w in windows.values() if w.t.size], default=start)
+
+
 def estimate_service(
     candidate: Requests, baseline: Requests, start: float, end: float, block_s: float = BLOCK_S,
     resamples: int = RESAMPLES, seed: int = SEED,
@@ -279,9 +287,8 @@ def compare(
 ) -> dict[str, dict[str, Change]]:
     """Every metric of every service, candidate against baseline, with Holm's correction over the run."""
     empty = Requests(np.array([]), np.array([]), np.array([], dtype=bool), np.array([], dtype=bool))
-    windows = {key: r.window() for key, r in requests.items() if key[0] in services and key[1] in ("candidate", "baseline")}
-    start = measured_start(windows)
-    end = max([float(w.t.max()) for w in windows.values() if w.t.size], default=start) + 1e-9
+    windows, start, end = _windows(requests, services)
+    end += 1e-9
     estimates: dict[str, dict[str, _Estimate] | None] = {}
     sides: dict[str, tuple[Requests, Requests]] = {}
     for name in services:
@@ -328,9 +335,7 @@ def over_time(
 
     Per service and metric, a list of (seconds measured, change, low, high), from MIN_BLOCKS blocks on.
     """
-    windows = {key: r.window() for key, r in requests.items() if key[0] in services and key[1] in ("candidate", "baseline")}
-    start = measured_start(windows)
-    end = max([float(w.t.max()) for w in windows.values() if w.t.size], default=start)
+    windows, start, end = _windows(requests, services)
     total = int(math.ceil((end - start) / block_s))
     steps = sorted({*range(MIN_BLOCKS, total + 1, max(1, (total - MIN_BLOCKS) // 12 or 1)), total})
     empty = Requests(np.array([]), np.array([]), np.array([], dtype=bool), np.array([], dtype=bool))

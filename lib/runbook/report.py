@@ -11,7 +11,7 @@ import numpy as np
 from runbook import charts, compare, servercharts, serverside
 from runbook.config import project_root
 from runbook.slo import DEFAULT_FILE, SLO, check_service, load_slo
-from runbook.resultdoc import ComparisonSection, ResultDocument, run_warnings
+from runbook.resultdoc import ComparisonSection, Profile, ResultDocument, run_warnings
 from runbook.results import LoadTestResults, load_results
 from runbook.summary import render_summary
 from runbook.rundir import utc_now, write_json
@@ -103,6 +103,7 @@ def result_document(
     held = all(c.held for c in checks)
     interrupted = bool(profile.get("interrupted"))
     passed = results.passed_requests and held and not (comparison or {}).get("failed") and not interrupted
+    config: Profile = {key: profile[key] for key in Profile.__annotations__}  # type: ignore[misc]
     return {
         "status": "passed" if passed else "failed",
         "interrupted": interrupted,
@@ -110,19 +111,10 @@ def result_document(
         "target_description": target_description,
         "commit": commit,
         "generated": utc_now(),
-        "config": {
-            "users": profile["users"],
-            "spawn_rate": profile["spawn_rate"],
-            "run_time_s": profile["run_time_s"],
-            "wait_min_s": profile["wait_min_s"],
-            "wait_max_s": profile["wait_max_s"],
-            "request_timeout_s": profile["request_timeout_s"],
-            "endpoint": profile["endpoint"],
-        },
+        "config": config,
         "load_test": {"started": profile["started"], "finished": profile["finished"]},
         "services": services,
-        "warnings": run_warnings({k: profile[k] for k in ("users", "spawn_rate", "run_time_s", "wait_min_s", "wait_max_s",
-                                                           "request_timeout_s", "endpoint")}, services),
+        "warnings": run_warnings(config, services),
         "slo": {"file": slo.path, "held": held, "checks": [c.as_dict() for c in checks]},
         "comparison": comparison,
         "server": server.as_dict() if server is not None else None,
