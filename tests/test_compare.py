@@ -288,3 +288,25 @@ def test_slo_regression_limits_may_exceed_one_and_checks_read_their_numbers(tmp_
     assert (check.measured, check.held) == (0.01, True) and check.as_dict()["held"] is True
     (empty,) = check_service("foo", slo.default, {"requests": 0, "failures": 0, "rps": 0.0})
     assert empty.measured is None and empty.held is False
+
+
+def test_the_interval_and_p_value_of_a_change_by_value():
+    from scipy import stats
+
+    # 18 blocks, a change of 0.1 (in logs) whose resamples spread by 0.04: widened by sqrt(18/17), Student's t(17).
+    se = 0.04 * (18 / 17) ** 0.5
+    low, high, p = compare._t_interval(0.1, 0.04, 18)
+    half = stats.t.ppf(0.975, 17) * se
+    assert (low, high) == (pytest.approx(0.1 - half), pytest.approx(0.1 + half))
+    assert p == pytest.approx(2 * stats.t.sf(0.1 / se, 17))
+    # Resamples that never vary: the change is exact; certain when it is not zero, nothing when it is.
+    assert compare._t_interval(0.2, 0.0, 18) == (0.2, 0.2, 0.0)
+    assert compare._t_interval(0.0, 0.0, 18) == (0.0, 0.0, 1.0)
+    assert compare._t_interval(0.2, float("nan"), 18) == (0.2, 0.2, 0.0)
+
+
+def test_the_direction_of_a_verdict():
+    assert compare.verdict("p95", 0.1) == compare.SLOWER and compare.verdict("p95", -0.1) == compare.FASTER
+    assert compare.verdict("failure_ratio", 0.01) == compare.SLOWER
+    assert compare.holm({"a": 0.05}) == {"a"} and compare.holm({"a": 0.0501}) == set()
+    assert compare.holm({"a": 0.02, "b": 0.02}, alpha=0.04) == {"a", "b"}
