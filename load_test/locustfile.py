@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import random
+import socket
 import time
 
 from locust import FastHttpUser, events, task
@@ -50,7 +52,8 @@ def _options(parser, **_kwargs) -> None:
                        help="connect and read timeout of each request in seconds (default: 5); env LOAD_TEST_TIMEOUT")
     group.add_argument("--request-log", env_var="LOAD_TEST_REQUEST_LOG", default="",
                        help="CSV file to record every request in (time, service, side, round, ms, ok, error); "
-                       "round is 0 in the warm-up, 1 after it; env LOAD_TEST_REQUEST_LOG")
+                       "round is 0 in the warm-up, 1 after it; with --processes or --worker, each worker writes "
+                       "its own part beside it (requests.worker-HOST-PID.csv); env LOAD_TEST_REQUEST_LOG")
     group.add_argument("--baseline-json", env_var="LOAD_TEST_BASELINE", default="",
                        help="the baseline's services as JSON, same shape as --services-json: each request then goes "
                        "to one side at random; env LOAD_TEST_BASELINE")
@@ -97,7 +100,22 @@ def _start(environment, **_kwargs) -> None:
     PROFILE = Profile(environment.parsed_options)
     # FastHttpUser's timeouts are per user class; every user is made after this event.
     EchoUser.network_timeout = EchoUser.connection_timeout = PROFILE.timeout
-    request_log.open(environment.parsed_options.request_log)
+    options = environment.parsed_options
+    # Requests are recorded where they are made: by the process itself, or by each worker in its own part.
+    # The master of a distributed run makes none, and writes nothing.
+    if getattr(options, "worker", False):
+        request_log.open(worker_part(options.request_log))
+    elif not getattr(options, "master", False):
+        request_log.open(options.request_log)
+
+
+def worker_part(path: str) -> str:
+    """Where a worker writes its requests: beside the log, named by host and process (unique across pods)."""
+    if not path:
+        return ""
+    stem, dot, suffix = path.rpartition(".")
+    stem, suffix = (stem, "." + suffix) if dot else (path, "")
+    return f"{stem}.worker-{socket.gethostname()}-{os.getpid()}{suffix}"
 
 
 class EchoUser(FastHttpUser):
@@ -170,7 +188,8 @@ class RequestLog:
 
 request_log = RequestLog()
 events.request.add_listener(request_log.record)
-events.quitting.add_listener(request_log.close)
+# quit, not quitting: a worker's users stop (and record their last requests) after quitting has fired.
+events.quit.add_listener(request_log.close)
 
 
 ENVIRONMENT = None

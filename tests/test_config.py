@@ -147,9 +147,9 @@ def test_config_is_immutable():
     (dict(pr=-1), 'pr', 'pr=-1: must be between 0 and 1000000000'),
     (dict(pr=10**9 + 1), 'pr', 'pr=1000000001: must be between 0 and 1000000000'),
     (dict(rounds=3), 'rounds', "rounds=3: unknown parameter; known: assets_branch, baseline, cluster_name, context, "
-     "ingress_host, ingress_mode, ingress_port, inject_delay, keep_cluster, metrics_server, namespace, pr, preflight_timeout, "
-     "request_timeout, require_baseline, require_publish, run_dir, run_time, services, slo, spawn_rate, stages, "
-     "target, users, wait_max, wait_min"),
+     "ingress_host, ingress_mode, ingress_port, inject_delay, keep_cluster, load_generator, metrics_server, namespace, pr, "
+     "preflight_timeout, processes, request_timeout, require_baseline, require_publish, run_dir, run_time, services, "
+     "slo, spawn_rate, stages, target, users, wait_max, wait_min, workers"),
     (dict(assets_branch='a..b'), 'assets_branch', "assets_branch='a..b': expected a branch name such as runbook-assets"),
     (dict(assets_branch='x.'), 'assets_branch', "assets_branch='x.': expected a branch name such as runbook-assets"),
     (dict(assets_branch='x/'), 'assets_branch', "assets_branch='x/': expected a branch name such as runbook-assets"),
@@ -174,9 +174,9 @@ def test_config_is_immutable():
     (dict(inject_delay='foo=5'), 'inject_delay', "inject_delay='foo=5': it calibrates the comparison with the base: give "
      "--baseline too (without one it would only slow the service down, and nothing would judge it)"),
     (dict(usres=10), 'usres', "usres=10: unknown parameter; known: assets_branch, baseline, cluster_name, context, "
-     "ingress_host, ingress_mode, ingress_port, inject_delay, keep_cluster, metrics_server, namespace, pr, preflight_timeout, "
-     "request_timeout, require_baseline, require_publish, run_dir, run_time, services, slo, spawn_rate, stages, "
-     "target, users, wait_max, wait_min"),
+     "ingress_host, ingress_mode, ingress_port, inject_delay, keep_cluster, load_generator, metrics_server, namespace, pr, "
+     "preflight_timeout, processes, request_timeout, require_baseline, require_publish, run_dir, run_time, services, "
+     "slo, spawn_rate, stages, target, users, wait_max, wait_min, workers"),
     (dict(wait_min=0.5, wait_max=0.2), 'wait_max', 'wait_max=0.2: must not be less than wait_min=0.5'),
 
 ])

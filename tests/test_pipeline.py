@@ -243,12 +243,12 @@ def test_latest_follows_runs_under_outputs_only(tmp_path, monkeypatch):
     assert (tmp_path / "outputs" / "latest").resolve() == second.path.resolve()
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_an_interrupted_run_still_tears_down_quietly_and_reports_what_it_recorded(tmp_path, port, signum):
+@pytest.mark.parametrize(("signum", "processes"), [(signal.SIGINT, "1"), (signal.SIGTERM, "1"), (signal.SIGINT, "2")])
+def test_an_interrupted_run_still_tears_down_quietly_and_reports_what_it_recorded(tmp_path, port, signum, processes):
     run = tmp_path / "run"
     process = subprocess.Popen(
         [sys.executable, "-m", "runbook", "run", "--target", "local", "--run-time", "60s", "--output-dir", str(run),
-         "--users", "20", "--spawn-rate", "20", "--ingress-port", str(port)],
+         "--users", "20", "--spawn-rate", "20", "--ingress-port", str(port), "--processes", processes],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
     try:
@@ -271,7 +271,7 @@ def test_an_interrupted_run_still_tears_down_quietly_and_reports_what_it_recorde
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", port))  # the port is free again
     locusts = [p for p in Path("/proc").iterdir() if p.name.isdigit() and str(run).encode() in _cmdline(p)]
-    assert locusts == []  # Locust stopped with the stage, not when its run time would have ended
+    assert locusts == []  # Locust (and its workers) stopped with the stage, not when its run time would have ended
     record = json.loads((run / "run.json").read_text())
     assert record["status"] == "interrupted" and record["stages"]["load_test"]["status"] == "interrupted"
     assert record["stages"]["report"]["status"] == "passed" and record["stages"]["teardown"]["status"] == "passed"

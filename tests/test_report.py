@@ -175,7 +175,7 @@ def test_the_server_side_in_the_report_and_what_publish_reads_back(mixed):
     assert foo["p50"] == {"ms": 1.0, "bucket_ms": [0.0, 1.0]} and foo["p95"] == {"ms": 1.9, "bucket_ms": [1.0, 2.0]}
     assert foo["client_p50_ms"] == 50.5 and foo["peak_cpu_cores"] == 0.375 and foo["peak_memory_bytes"] == 30 * 2**20
     assert server["processes"]["locust"] == {"peak_cpu_percent": 96.0, "mean_cpu_percent": 77.0, "peak_rss_bytes": 60 * 2**20,
-                                             "saturated_share": 0.667, "samples": 3}
+                                             "saturated_share": 0.667, "samples": 3, "processes": 1}
     assert server["generator_saturated"] is True
     written = json.loads((mixed / "report" / "result.json").read_text())
     assert parse(written) == written

@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from runbook.config import INGRESS_MODES, STAGES, TARGETS, RunConfig
+from runbook.config import INGRESS_MODES, LOAD_GENERATORS, STAGES, TARGETS, RunConfig
 from runbook.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, ConfigError, RunbookError, ToolError, exit_code
 
 DESCRIPTION = """\
@@ -58,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--wait-min", default=defaults.wait_min, help="seconds a user waits after a response, at least (default: %(default)s)")
     load.add_argument("--wait-max", default=defaults.wait_max, help="... and at most (default: %(default)s)")
     load.add_argument("--request-timeout", default=defaults.request_timeout, help="seconds before a request counts as failed (default: %(default)s)")
+    load.add_argument("--processes", default=defaults.processes, metavar="N",
+                      help="Locust processes on this machine: 1, or N workers under a master (Locust's own "
+                      "--processes), -1 for one per core (default: %(default)s)")
+    load.add_argument("--load-generator", default=defaults.load_generator, metavar="{" + ",".join(LOAD_GENERATORS) + "}",
+                      help="where Locust runs: local (this machine) or cluster (a master and --workers pods in the "
+                      "run's namespace, kind and kubeconfig targets) (default: %(default)s)")
+    load.add_argument("--workers", default=defaults.workers, metavar="N",
+                      help="--load-generator cluster: Locust worker pods (default: %(default)s)")
     load.add_argument("--preflight-timeout", default=defaults.preflight_timeout,
                       help="seconds the load test waits for every service to answer before it starts (default: %(default)s)")
     verdict = run.add_argument_group("verdict")
@@ -117,6 +125,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         context=args.context, namespace=args.namespace, pr=args.pr, require_publish=args.require_publish,
         assets_branch=args.assets_branch, slo=args.slo, baseline=args.baseline,
         require_baseline=args.require_baseline, inject_delay=args.inject_delay,
+        processes=args.processes, load_generator=args.load_generator, workers=args.workers,
         run_dir=str(run_dir),
     )
 

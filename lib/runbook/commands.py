@@ -9,6 +9,7 @@ caller passes, so that a token can reach only the publish stage's kernel.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
@@ -105,6 +106,13 @@ class Background:
         return self.log_path.read_text(errors="replace") if self.log_path.is_file() else ""
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Terminate it, then anything it started (Locust's workers) that outlived it; kill what will not go."""
+        import psutil
+
+        try:
+            children = psutil.Process(self.process.pid).children(recursive=True)  # before they lose their parent
+        except psutil.Error:
+            children = []
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -112,6 +120,23 @@ class Background:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=timeout)
+        alive = [child for child in children if _running(child)]
+        for child in alive:
+            with contextlib.suppress(psutil.Error):
+                child.terminate()
+        _, alive = psutil.wait_procs(alive, timeout=timeout)
+        for child in alive:
+            with contextlib.suppress(psutil.Error):
+                child.kill()
+
+
+def _running(process: object) -> bool:
+    import psutil
+
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE  # type: ignore[attr-defined]
+    except psutil.Error:
+        return False
 
 
 def start(

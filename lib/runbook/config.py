@@ -31,6 +31,8 @@ STAGES: tuple[str, ...] = (
 )
 TARGETS: tuple[str, ...] = ("auto", "local", "kind", "kubeconfig")
 INGRESS_MODES: tuple[str, ...] = ("nodeport", "port-forward")
+#: Where Locust runs: on this machine (one process, or --processes), or as a master and workers in the cluster.
+LOAD_GENERATORS: tuple[str, ...] = ("local", "cluster")
 
 #: With a baseline, the comparison leaves out the ramp-up and this many seconds after it (the last users start).
 COMPARISON_EDGE_S = 2
@@ -216,6 +218,26 @@ def _delays(value: object, services: tuple[str, ...], target: str, baseline: str
     return ",".join(parts)
 
 
+def _generator(raw: Mapping[str, Any], target: str) -> tuple[int, str, int]:
+    """--processes, --load-generator and --workers, checked together: each applies to one kind of generator."""
+    processes = _int("processes", raw["processes"], -1, 512)
+    if processes == 0:
+        raise ConfigError("processes", raw["processes"], "must be 1 (one process), N (N worker processes) or -1 (one per core)")
+    generator = _choice("load_generator", raw["load_generator"], LOAD_GENERATORS)
+    workers = _int("workers", raw["workers"], 1, 1000)
+    if generator == "cluster":
+        if target == "local":
+            raise ConfigError("load_generator", generator, "--load-generator cluster runs Locust as pods in the "
+                              "cluster: it needs --target kind or kubeconfig (on this machine, use --processes)")
+        if processes != 1:
+            raise ConfigError("processes", raw["processes"], "--processes is for Locust on this machine; with "
+                              "--load-generator cluster give --workers (the number of worker pods)")
+    elif workers != RunConfig.workers:
+        raise ConfigError("workers", raw["workers"], "--workers counts worker pods of --load-generator cluster; "
+                          "on this machine use --processes")
+    return processes, generator, workers
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything a run needs to know. Build it with from_parameters()."""
@@ -245,6 +267,9 @@ class RunConfig:
     baseline: str = ""
     require_baseline: bool = False
     inject_delay: str = ""
+    processes: int = 1  # Locust processes on this machine: 1, N (a master and N workers), -1 (one worker per core)
+    load_generator: str = "local"  # local (this machine) or cluster (Locust's master and workers as pods)
+    workers: int = 2  # --load-generator cluster: worker pods
     run_dir: str = field(default="outputs/interactive")
 
     @classmethod
@@ -275,6 +300,7 @@ class RunConfig:
                                   "namespace is this one with -baseline added, and a namespace has at most 63")
         users, spawn_rate = _int("users", raw["users"], 1, 100_000), _float("spawn_rate", raw["spawn_rate"], 0.0, 10_000.0, open_low=True)
         run_time = parse_duration("run_time", raw["run_time"])
+        processes, load_generator, workers = _generator(raw, target)
         warmup = math.ceil(users / spawn_rate) + COMPARISON_EDGE_S
         if baseline and run_time <= warmup:
             raise ConfigError("run_time", raw["run_time"], f"with --baseline the comparison measures what follows the "
@@ -305,6 +331,9 @@ class RunConfig:
             baseline=baseline,
             require_baseline=_bool("require_baseline", raw["require_baseline"]),
             inject_delay=inject_delay,
+            processes=processes,
+            load_generator=load_generator,
+            workers=workers,
             run_dir=str(raw["run_dir"]),
         )
 

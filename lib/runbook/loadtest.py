@@ -34,6 +34,7 @@ PREFLIGHT_S = 10.0
 PROGRESS_S = 3.0  # between progress lines while Locust runs
 CSV_PREFIX = "locust"
 REQUEST_LOG = "requests.csv"
+WORKER_PARTS = "requests.worker-*.csv"  # each worker's own request log (the locustfile's worker_part), merged at the end
 PROFILE = "profile.json"
 SERVER = "server"  # the sampler's folder under load_test/
 
@@ -116,6 +117,7 @@ def locust_command(config: RunConfig, out: Path, endpoint: str, locustfile: Path
         # timeout), rather than being cut off after the target has counted them.
         "--stop-timeout", str(math.ceil(config.request_timeout)),
         "--host", endpoint,
+        *(["--processes", str(config.processes)] if config.processes != 1 else []),
         "--csv", str(out / CSV_PREFIX),
         "--csv-full-history",
         "--html", str(out / "report.html"),
@@ -194,7 +196,7 @@ def run_load_test(
 
     out = out.resolve()  # Locust runs inside out: every path handed to it must hold from there
     out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob(f"{CSV_PREFIX}*"):
+    for old in [*out.glob(f"{CSV_PREFIX}*"), *out.glob(WORKER_PARTS)]:
         old.unlink()
     shutil.rmtree(out / SERVER, ignore_errors=True)
     preflight(host, port, [*services, *(baseline or [])], timeout=config.request_timeout, budget=preflight_budget)
@@ -209,7 +211,7 @@ def run_load_test(
     stdout = out / "locust-stdout.txt"
     stdout.unlink(missing_ok=True)
     watch = LoadTestProgress(request_log, total, config.users, config.spawn_rate,
-                             warmup_s=schedule(config)["warmup_s"] if compare else 0.0)
+                             warmup_s=schedule(config)["warmup_s"] if compare else 0.0, parts=WORKER_PARTS)
     sampler, processes = _sampler(out / SERVER, sampling or Sampling())
     try:
         process = commands.start(argv, log_path=stdout, env=env, cwd=out)
@@ -227,6 +229,7 @@ def run_load_test(
         processes.forget("locust")  # it ended as planned: the reading after the load has no Locust in it
         sampler.stop()
     wall = time.monotonic() - clock
+    merge_worker_logs(request_log)
 
     def record(run_time_s: int, exit_code: int, **extra: Any) -> LoadTestRun:
         """profile.json: what the report needs of this run."""
@@ -289,6 +292,27 @@ def _wait_showing_progress(
             next_line += PROGRESS_S
         time.sleep(0.2)
     return code
+
+
+def merge_worker_logs(request_log: Path) -> int:
+    """With workers (--processes), their parts become the one request log, each row once; returns the parts merged.
+
+    A part cut short (a worker killed mid-write) keeps its complete rows only.
+    """
+    parts = sorted(request_log.parent.glob(WORKER_PARTS))
+    if not parts:
+        return 0
+    header = b""
+    with request_log.open("wb") as merged:
+        for part in parts:
+            data = part.read_bytes()
+            end = data.find(b"\n") + 1
+            if end and not header:
+                header = data[:end]
+                merged.write(header)
+            merged.write(data[end:data.rfind(b"\n") + 1])
+            part.unlink()
+    return len(parts)
 
 
 def read_exceptions(path: Path) -> list[str]:

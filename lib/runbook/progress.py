@@ -68,35 +68,41 @@ class Follower:
 class LoadTestProgress:
     """Reads the request log as Locust writes it and sums it up: elapsed, users, req/s, failures, p95."""
 
-    def __init__(self, request_log: Path, total_s: float, users: int, spawn_rate: float, warmup_s: float = 0.0) -> None:
+    def __init__(self, request_log: Path, total_s: float, users: int, spawn_rate: float, warmup_s: float = 0.0,
+                 parts: str = "") -> None:
         self.request_log = request_log
+        self.parts = parts  # with workers: the glob of their own logs beside request_log
         self.total_s = total_s
         self.warmup_s = warmup_s  # a comparison's warm-up, left out of its numbers
         self.users = users
         self.spawn_rate = spawn_rate
         self.started = time.monotonic()
-        self.offset = 0
-        self.header: list[str] | None = None
+        self.read_to: dict[Path, tuple[int, list[str] | None]] = {}  # per log: bytes read, its header
         self.requests = self.failures = 0
         self.latencies: list[float] = []
         self.last_t, self.last_requests = self.started, 0
 
     def _read_new_rows(self) -> None:
-        if not self.request_log.is_file():
-            return
-        with self.request_log.open(newline="") as handle:
-            handle.seek(self.offset)
+        logs = [self.request_log, *(sorted(self.request_log.parent.glob(self.parts)) if self.parts else [])]
+        for path in logs:
+            if path.is_file():
+                self._read_log(path)
+
+    def _read_log(self, path: Path) -> None:
+        offset, header = self.read_to.get(path, (0, None))
+        with path.open(newline="") as handle:
+            handle.seek(offset)
             text = handle.read()
         complete = text[: text.rfind("\n") + 1]
-        self.offset += len(complete.encode())
         rows = list(csv.reader(complete.splitlines()))
-        if self.header is None and rows:
-            self.header, rows = rows[0], rows[1:]
-        if not self.header:
+        if header is None and rows:
+            header, rows = rows[0], rows[1:]
+        self.read_to[path] = (offset + len(complete.encode()), header)
+        if not header:
             return
-        ok, ms = self.header.index("ok"), self.header.index("response_ms")
+        ok, ms = header.index("ok"), header.index("response_ms")
         for row in rows:
-            if len(row) != len(self.header):
+            if len(row) != len(header):
                 continue
             self.requests += 1
             if row[ok] == "1":

@@ -269,7 +269,7 @@ def _comparison_section(raw: Any) -> dict[str, Any] | None:
 
 _SERVER_NUMBERS = ("traefik_requests", "locust_requests", "gap", "client_p50_ms", "client_p95_ms", "peak_cpu_cores",
                    "cpu_limit_cores", "peak_memory_bytes", "memory_limit_bytes")
-_PROCESS_NUMBERS = ("peak_cpu_percent", "mean_cpu_percent", "peak_rss_bytes", "saturated_share", "samples")
+_PROCESS_NUMBERS = ("peak_cpu_percent", "mean_cpu_percent", "peak_rss_bytes", "saturated_share", "samples", "processes")
 _SOURCES = ("processes", "traefik", "pods", "workloads")
 
 

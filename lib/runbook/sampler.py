@@ -168,12 +168,18 @@ class PrometheusEndpoint:
 
 
 class Processes:
-    """CPU (percent of one core, since the last reading) and resident memory of processes on this machine."""
+    """CPU (percent of one core, since the last reading) and resident memory of processes on this machine.
+
+    A watched process counts with its children: Locust with --processes is a master and
+    its workers, and the generator is all of them. Each reading also gives the busiest
+    process (a Locust worker is single-threaded: one core is its ceiling) and how many there were.
+    """
 
     name = "processes"
 
     def __init__(self) -> None:
         self._watched: dict[str, Any] = {}
+        self._children: dict[str, dict[int, Any]] = {}  # role -> pid -> the child, kept so its CPU has a clock
         self._lock = threading.Lock()
 
     def watch(self, role: str, pid: int) -> None:
@@ -187,11 +193,43 @@ class Processes:
             return
         with self._lock:
             self._watched[role] = process
+            self._children[role] = {}
 
     def forget(self, role: str) -> None:
         """A process that ended as planned (Locust at the end of its run): not missing from then on, just done."""
         with self._lock:
             self._watched.pop(role, None)
+            self._children.pop(role, None)
+
+    def _tree(self, role: str, process: Any) -> dict[str, Any]:
+        """The process and its children, summed; raises psutil.Error when the process itself is gone."""
+        import psutil
+
+        with process.oneshot():
+            if process.status() == psutil.STATUS_ZOMBIE:
+                raise psutil.NoSuchProcess(process.pid)
+            cpu, rss = [process.cpu_percent(None)], [process.memory_info().rss]
+        known = self._children.setdefault(role, {})
+        try:
+            alive = {child.pid: child for child in process.children(recursive=True)}
+        except psutil.Error:
+            alive = {}
+        for pid in list(known):
+            if pid not in alive:
+                del known[pid]
+        for pid, child in alive.items():
+            try:
+                if pid not in known:
+                    known[pid] = child
+                    child.cpu_percent(None)  # its clock starts now: it counts from the next reading
+                    rss.append(child.memory_info().rss)
+                    continue
+                cpu.append(known[pid].cpu_percent(None))
+                rss.append(known[pid].memory_info().rss)
+            except psutil.Error:
+                known.pop(pid, None)
+        return {"pid": process.pid, "cpu_percent": sum(cpu), "busiest_cpu_percent": max(cpu),
+                "rss_bytes": sum(rss), "processes": 1 + len(alive)}
 
     def read(self) -> Reading:
         import psutil
@@ -201,11 +239,7 @@ class Processes:
             watched = dict(self._watched)
         for role, process in watched.items():
             try:
-                with process.oneshot():
-                    if process.status() == psutil.STATUS_ZOMBIE:
-                        raise psutil.NoSuchProcess(process.pid)
-                    values[role] = {"pid": process.pid, "cpu_percent": process.cpu_percent(None),
-                                    "rss_bytes": process.memory_info().rss}
+                values[role] = self._tree(role, process)
             except psutil.Error as exc:
                 values[role] = None  # gone: missing from here on, not zero
                 values.setdefault("errors", {})[role] = _describe(exc)

@@ -25,7 +25,7 @@ from runbook.results import LoadTestResults
 from runbook.sampler import META, SAMPLES, STAND_IN_NOTE
 
 GAP_TOLERANCE = 0.01  # Traefik's count and Locust's may differ by requests in flight at the edges
-SATURATED_CPU_PERCENT = 90.0  # Locust is one process: near one full core, it cannot send more
+SATURATED_CPU_PERCENT = 90.0  # a Locust process is single-threaded: near one full core, it cannot send more
 SATURATED_SHARE = 0.2  # ... for this share of the run's samples or more: the generator bounds the numbers
 #: Whose CPU and memory a service's row shows: its pods, or on the local target the one stand-in process.
 CPU_OF = ("pods", "the stand-in process (shared by every service)")
@@ -122,10 +122,14 @@ def _round(value: float | None, digits: int = 2) -> float | None:
 
 @dataclass
 class ProcessSide:
+    """A watched process with its children (Locust's master and workers): CPU summed, and its busiest process."""
+
     role: str
     t: np.ndarray
-    cpu_percent: np.ndarray
+    cpu_percent: np.ndarray  # percent of one core, summed over the processes
     rss_bytes: np.ndarray
+    busiest_cpu_percent: np.ndarray | None = None  # the busiest single process (older runs: the sum)
+    processes: int = 1  # the most processes seen at once
 
     def as_dict(self) -> dict[str, Any]:
         cpu = self.cpu_percent[~np.isnan(self.cpu_percent)]
@@ -133,12 +137,15 @@ class ProcessSide:
         return {"peak_cpu_percent": _round(float(cpu.max())) if cpu.size else None,
                 "mean_cpu_percent": _round(float(cpu.mean())) if cpu.size else None,
                 "peak_rss_bytes": int(rss.max()) if rss.size else None,
-                "saturated_share": _round(self.saturated_share, 3), "samples": int(cpu.size)}
+                "saturated_share": _round(self.saturated_share, 3), "samples": int(cpu.size),
+                "processes": self.processes}
 
     @property
     def saturated_share(self) -> float | None:
-        cpu = self.cpu_percent[~np.isnan(self.cpu_percent)]
-        return float((cpu >= SATURATED_CPU_PERCENT).mean()) if cpu.size else None
+        """The share of readings in which one process was near a full core (it cannot go beyond one)."""
+        busiest = self.cpu_percent if self.busiest_cpu_percent is None else self.busiest_cpu_percent
+        busiest = busiest[~np.isnan(busiest)]
+        return float((busiest >= SATURATED_CPU_PERCENT).mean()) if busiest.size else None
 
 
 @dataclass
@@ -243,9 +250,12 @@ def _process(role: str, samples: Samples, t0: float) -> ProcessSide:
     lines = samples.lines.get("processes", [])
     values = [(line["values"] or {}).get(role) if line["ok"] else None for line in lines]
     # A process's CPU since the previous reading: the first reading of each only starts the clock.
+    timed = [v if v and line["moment"] != "before" else None for v, line in zip(values, lines)]
     return ProcessSide(role, np.array([line["time"] - t0 for line in lines]),
-                       np.array([v["cpu_percent"] if v and line["moment"] != "before" else np.nan for v, line in zip(values, lines)], dtype=float),
-                       np.array([v["rss_bytes"] if v else np.nan for v in values], dtype=float))
+                       np.array([v["cpu_percent"] if v else np.nan for v in timed], dtype=float),
+                       np.array([v["rss_bytes"] if v else np.nan for v in values], dtype=float),
+                       np.array([v.get("busiest_cpu_percent", v["cpu_percent"]) if v else np.nan for v in timed], dtype=float),
+                       max([int(v.get("processes", 1)) for v in values if v] or [1]))
 
 
 def _pods(samples: Samples, t0: float) -> dict[str, dict[str, Any]]:

@@ -207,6 +207,25 @@ def _share(peak: float | None, limit: float | None, unit: Callable[[float], str]
     return f"{unit(peak)} of {unit(limit)} ({peak / limit:.0%})" if limit else f"{unit(peak)} (no limit)"
 
 
+def _generator_lines(server: dict[str, Any], local: bool) -> list[str]:
+    """Locust's own CPU; when one of its processes was at a full core, that the generator bounded the numbers and what fixes it."""
+    locust = server["processes"].get("locust")
+    if not locust or locust["peak_cpu_percent"] is None:
+        return []
+    count = int(locust.get("processes") or 1)
+    cores = f"peak {locust['peak_cpu_percent'] / 100:.1f} CPU cores, mean {locust['mean_cpu_percent'] / 100:.1f}"
+    if server["generator_saturated"]:
+        who = "Locust" if count == 1 else f"one of Locust's {count} processes (a master and its workers)"
+        more = ("`--processes N` (or `-1`, one worker per core)" if local else
+                "`--load-generator cluster --workers N` (Locust's workers as pods, off this machine), or `--processes N` here")
+        return ["", f"⚠️ **The load generator was saturated**: {who} used at least 90% of a CPU core in "
+                f"{locust['saturated_share']:.0%} of the samples, so these numbers are bounded by the generator, not the "
+                f"services ({cores}). More load generators: {more}."]
+    if count == 1:
+        return ["", f"Load generator (Locust): peak {locust['peak_cpu_percent']:.0f}% of a CPU core, mean {locust['mean_cpu_percent']:.0f}%."]
+    return ["", f"Load generator (Locust, {count} processes: a master and its workers): {cores}."]
+
+
 def render_server(server: dict[str, Any], local: bool = False) -> str:
     """Per service: what the server counted and timed beside Locust's view, then resources; then the generator.
 
@@ -239,12 +258,7 @@ def render_server(server: dict[str, Any], local: bool = False) -> str:
               "between the counts means requests lost or retried on the way."]
     if any(s["cpu_of"] != "pods" for _, s in rows):
         lines.append(f"CPU and memory: {rows[0][1]['cpu_of']}.")
-    locust = server["processes"].get("locust")
-    if server["generator_saturated"]:
-        lines += ["", f"⚠️ **The load generator was saturated**: Locust used at least 90% of a CPU core in "
-                  f"{locust['saturated_share']:.0%} of the samples, so these numbers are bounded by the generator, not the services."]
-    elif locust and locust["peak_cpu_percent"] is not None:
-        lines += ["", f"Load generator (Locust): peak {locust['peak_cpu_percent']:.0f}% of a CPU core, mean {locust['mean_cpu_percent']:.0f}%."]
+    lines += _generator_lines(server, local)
     missing = [f"{source} {n['missing']} of {n['taken']} ({inert(n['first_error'] or '', 160)})"
                for source, n in server["samples"].items() if n["missing"]]
     if missing:
