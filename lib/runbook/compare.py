@@ -148,8 +148,8 @@ class _Blocks:
         block = np.clip(((requests.t - start) // block_s).astype(int), 0, blocks - 1)
         latency = np.maximum(requests.latency_ms, self.low)
         bin_index = np.minimum((np.log(latency / self.low) / self.step).astype(int), self.bins - 1)
-        hist = np.zeros((blocks, self.bins))
-        np.add.at(hist, (block[requests.ok], bin_index[requests.ok]), 1)
+        cell = block[requests.ok] * self.bins + bin_index[requests.ok]  # each success's (block, bin), flattened
+        hist = np.bincount(cell, minlength=blocks * self.bins).reshape(blocks, self.bins).astype(float)
         sent = np.bincount(block, minlength=blocks).astype(float)
         failed = np.bincount(block[~requests.ok], minlength=blocks).astype(float)
         return hist, sent, failed

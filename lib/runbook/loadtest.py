@@ -324,10 +324,11 @@ def read_exceptions(path: Path) -> list[str]:
 
 
 def _count(request_log: Path) -> tuple[int, int]:
-    requests = failures = 0
-    with request_log.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            requests += 1
-            failures += row["ok"] != "1"
-    return requests, failures
+    """Requests and failures in the log, from its ok column alone (read by columns: millions of rows in a second)."""
+    from pyarrow import csv as pacsv
+
+    ok = pacsv.read_csv(request_log, convert_options=pacsv.ConvertOptions(include_columns=["ok"])).column("ok")
+    if len(ok) == 0:
+        return 0, 0
+    return len(ok), len(ok) - int(ok.to_numpy().sum())
 

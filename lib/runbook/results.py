@@ -13,6 +13,8 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -118,24 +120,11 @@ def load_results(load_test_dir: Path) -> LoadTestResults:
     profile = read_json(profile_path)
     names = [s["name"] for s in profile["services"]]
     compared = bool(profile.get("schedule"))
-    columns: dict[tuple[str, str], tuple[list[float], list[float], list[bool], list[bool]]] = {
-        (name, "candidate"): ([], [], [], []) for name in names}
-    for s in profile.get("baseline_services") or []:
-        columns[(s["name"], "baseline")] = ([], [], [], [])
-    errors: dict[tuple[str, str], Counter[str]] = {}
-    with (load_test_dir / REQUEST_LOG).open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            key = (row["service"], row.get("side") or "candidate")
-            t, latency, ok, measured = columns.setdefault(key, ([], [], [], []))
-            t.append(float(row["time"]))
-            latency.append(float(row["response_ms"]))
-            ok.append(row["ok"] == "1")
-            # Round 0 is a comparison's warm-up: in neither side's numbers.
-            measured.append(not compared or int(row.get("round") or 1) != 0)
-            if row["ok"] != "1" and measured[-1]:
-                errors.setdefault(key, Counter())[row["error"]] += 1
-    requests = {key: Requests(np.array(t, dtype=float), np.array(latency, dtype=float), np.array(ok, dtype=bool),
-                              np.array(measured, dtype=bool)) for key, (t, latency, ok, measured) in columns.items()}
+    logged, errors = read_request_log(load_test_dir / REQUEST_LOG, compared)
+    expected = [(name, "candidate") for name in names] + [(s["name"], "baseline") for s in profile.get("baseline_services") or []]
+    none = Requests(*(np.array([], dtype=kind) for kind in (float, float, bool, bool)))
+    requests = {key: logged.pop(key, none) for key in expected}  # the profile's order, every service even without requests
+    requests.update(logged)
     users_t, users = _user_counts(load_test_dir / f"{CSV_PREFIX}_stats_history.csv")
     windows = {key: r.window() for key, r in requests.items()}
     starts = [float(r.t.min()) for r in requests.values() if r.t.size] + ([float(users_t.min())] if users_t.size else [])
@@ -148,6 +137,96 @@ def load_results(load_test_dir: Path) -> LoadTestResults:
         by_side.setdefault(side, {})[name] = _service(name, window, errors.get((name, side), Counter()), t0, t_end, bucket)
     services = {name: by_side["candidate"][name] for name in by_side["candidate"]}
     return LoadTestResults(profile, services, users_t - t0, users, bucket, by_side["baseline"], requests, t0)
+
+
+READ_PIECE_BYTES = 8 << 20  # the request log is parsed this much at a time: memory stays flat however long it is
+#: The request log's columns as read: numbers as numbers, the few distinct names and errors as dictionaries.
+_LOG_TYPES = {"time": "float64", "service": "dictionary", "side": "dictionary", "round": "int8",
+              "response_ms": "float64", "ok": "int8", "error": "dictionary"}
+
+
+def read_request_log(path: Path, compared: bool) -> tuple[dict[tuple[str, str], Requests], dict[tuple[str, str], Counter[str]]]:
+    """Every request by (service, side) in time order, and the errors of the measured failures.
+
+    Read by columns (pyarrow) a block at a time, each block kept only as compact numbers per
+    (service, side): millions of rows take seconds and a few bytes each, not a Python object per
+    row. A log from before sides and rounds were recorded is all candidate, all measured.
+    """
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+
+    with path.open("rb") as handle:
+        header = handle.readline().decode().strip().split(",")
+    types = {name: pa.dictionary(pa.int32(), pa.string()) if kind == "dictionary" else getattr(pa, kind)()
+             for name, kind in _LOG_TYPES.items() if name in header}
+    pool = pa.system_memory_pool()  # plain malloc: what a piece used goes back once it is read
+    read = pacsv.ReadOptions(column_names=header, use_threads=False)
+    convert = pacsv.ConvertOptions(column_types=types, strings_can_be_null=False, quoted_strings_can_be_null=False)
+    services: dict[str, int] = {}
+    sides: dict[str, int] = {}
+    error_names: dict[str, int] = {}
+
+    def codes(batch: Any, name: str, default: str, known: dict[str, int]) -> np.ndarray:
+        """A block's dictionary codes as codes into one table for the whole log (a missing column: default)."""
+        if name not in header:
+            return np.full(batch.num_rows, known.setdefault(default, len(known)), dtype=np.int32)
+        column = batch.column(name)
+        table = np.array([known.setdefault(v or default, len(known)) for v in column.dictionary.to_pylist()] or [0],
+                         dtype=np.int32)
+        return table[column.indices.to_numpy(zero_copy_only=False)]
+
+    # Per (service, side): each block's rows of it, column by column.
+    blocks: dict[int, dict[str, list[np.ndarray]]] = {}
+    batches = (batch for piece in _pieces(path) for batch in
+               pacsv.read_csv(pa.py_buffer(piece), read_options=read, convert_options=convert, memory_pool=pool).to_batches())
+    for batch in batches:
+        key = codes(batch, "service", "", services) * 64 + codes(batch, "side", "candidate", sides)
+        columns = {
+            "t": batch.column("time").to_numpy(),
+            "latency": batch.column("response_ms").to_numpy(),
+            "ok": batch.column("ok").to_numpy() == 1,
+            # Round 0 is a comparison's warm-up: in neither side's numbers.
+            "measured": (batch.column("round").to_numpy() != 0 if compared and "round" in header
+                         else np.ones(batch.num_rows, dtype=bool)),
+            "error": codes(batch, "error", "", error_names),
+        }
+        for code in np.unique(key):
+            rows = key == code
+            mine = blocks.setdefault(int(code), {name: [] for name in columns})
+            for name, column in columns.items():
+                mine[name].append(column[rows])
+    service_of = {code: name for name, code in services.items()}
+    side_of = {code: name for name, code in sides.items()}
+    error_of = {code: name for name, code in error_names.items()}
+    requests: dict[tuple[str, str], Requests] = {}
+    errors: dict[tuple[str, str], Counter[str]] = {}
+    for code, mine in sorted(blocks.items()):
+        name = (service_of[code // 64], side_of[code % 64])
+        t = np.concatenate(mine.pop("t"))
+        order = np.argsort(t, kind="stable")  # the workers' parts follow each other in the log: time order again
+        latency, ok, measured, error = (np.concatenate(mine.pop(column))[order]
+                                        for column in ("latency", "ok", "measured", "error"))
+        requests[name] = Requests(t[order], latency, ok, measured)
+        failed = ~ok & measured
+        if failed.any():
+            found, counts = np.unique(error[failed], return_counts=True)
+            errors[name] = Counter({error_of[int(c)]: int(count) for c, count in zip(found, counts)})
+    return requests, errors
+
+
+def _pieces(path: Path) -> Iterator[bytes]:
+    """The request log after its header, in pieces of about READ_PIECE_BYTES that end at a line's end."""
+    with path.open("rb") as handle:
+        handle.readline()
+        rest = b""
+        while chunk := handle.read(READ_PIECE_BYTES):
+            chunk = rest + chunk
+            end = chunk.rfind(b"\n") + 1
+            rest = chunk[end:]
+            if end:
+                yield chunk[:end]
+        if rest.strip():
+            yield rest
 
 
 def _service(name: str, window: Requests, errors: Counter[str], t0: float, t_end: float, bucket: float) -> ServiceStats:
@@ -168,11 +247,15 @@ def _service(name: str, window: Requests, errors: Counter[str], t0: float, t_end
     index = np.clip(np.digitize(times, edges) - 1, 0, edges.size - 2)
     n = edges.size - 1
     p = {q: np.full(n, np.nan) for q in (50, 95, 99)}
+    # Successes sorted by bucket, then each bucket's percentiles from its slice.
+    order = np.argsort(index[ok], kind="stable")
+    by_bucket, bucket_of = latency[ok][order], index[ok][order]
+    bounds = np.searchsorted(bucket_of, np.arange(n + 1))
     for i in range(n):
-        sample = latency[(index == i) & ok]
+        sample = by_bucket[bounds[i]:bounds[i + 1]]
         if sample.size:
-            for q in p:
-                p[q][i] = np.percentile(sample, q)
+            for q, value in zip(p, np.percentile(sample, list(p))):
+                p[q][i] = value
     stats.series = ServiceSeries(
         t=edges[:-1] + bucket / 2,
         ok_rps=np.bincount(index[ok], minlength=n)[:n] / bucket,
