@@ -172,9 +172,13 @@ class RequestLog:
                context: dict | None = None, **_kw: object) -> None:
         if self.writer is not None:
             context = context or {}
-            error = "" if exception is None else f"{type(exception).__name__}: {exception}"
-            self.writer.writerow([f"{time.time():.4f}", context.get("service", name), context.get("side", CANDIDATE),
-                                  context.get("round", 1), f"{response_time:.3f}", 0 if exception else 1, error])
+            if exception is None:  # the common case, written directly: at thousands per second the csv module costs
+                self.file.write(f"{time.time():.4f},{context.get('service', name)},{context.get('side', CANDIDATE)},"
+                                f"{context.get('round', 1)},{response_time:.3f},1,\n")
+            else:  # an error's text may hold commas and quotes: the csv module quotes it
+                self.writer.writerow([f"{time.time():.4f}", context.get("service", name), context.get("side", CANDIDATE),
+                                      context.get("round", 1), f"{response_time:.3f}", 0,
+                                      f"{type(exception).__name__}: {exception}"])
             # Written through a buffer, but flushed twice a second, so that progress reads a log that keeps up.
             if time.monotonic() - self.flushed > 0.5:
                 self.file.flush()
