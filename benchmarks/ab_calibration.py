@@ -38,13 +38,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
-from runbook import commands, compare  # noqa: E402
-from runbook.baseline import baseline_host  # noqa: E402
-from runbook.config import RunConfig  # noqa: E402
-from runbook.loadtest import run_load_test  # noqa: E402
-from runbook.results import load_results  # noqa: E402
-from runbook.services import Service, load_services  # noqa: E402
-from runbook.slo import load_slo  # noqa: E402
+from runbook.core import commands  # noqa: E402
+
+from runbook.analysis import compare
+from runbook.targets.baseline import baseline_host  # noqa: E402
+from runbook.core.config import RunConfig  # noqa: E402
+from runbook.load.runner import run_load_test  # noqa: E402
+from runbook.analysis.results import load_results  # noqa: E402
+from runbook.core.services import Service, load_services  # noqa: E402
+from runbook.analysis.slo import load_slo  # noqa: E402
 from runbook.targets.local import stop_process  # noqa: E402
 
 
@@ -63,7 +65,7 @@ def trial(folder: Path, delay_ms: float, run_time: int, users: int) -> Path:
     delay = [f"--delay=foo.localhost={delay_ms:g}"] if delay_ms else []
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    stand_in = commands.start([sys.executable, "-m", "runbook.local_ingress", f"--listen=127.0.0.1:{port}", *routes, *delay],
+    stand_in = commands.start([sys.executable, "-m", "runbook.targets.standin", f"--listen=127.0.0.1:{port}", *routes, *delay],
                               log_path=folder / "ingress.log")
     try:
         time.sleep(1.0)

@@ -30,9 +30,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
-from runbook.config import RunConfig, format_duration  # noqa: E402
-from runbook.loadtest import locust_environment, locustfile_path, run_load_test  # noqa: E402
-from runbook.services import load_services  # noqa: E402
+from runbook.core.config import RunConfig, format_duration  # noqa: E402
+from runbook.load.runner import locust_environment, locustfile_path, run_load_test  # noqa: E402
+from runbook.core.services import load_services  # noqa: E402
 
 GOAL = 0.90
 

@@ -9,7 +9,7 @@ timeouts as killed and leaving out the mutants listed in benchmarks/equivalent_m
     pip install -r requirements-dev.txt      # mutmut 3.8.1
     python benchmarks/mutation.py            # mutmut run, then the table
     python benchmarks/mutation.py --report   # the table from the last run only
-    python benchmarks/mutation.py --only 'runbook.config*' --tests tests/test_config.py
+    python benchmarks/mutation.py --only 'runbook.core.config*' --tests tests/core/test_config.py
                                              # one module against its own tests
     cd .cache/mutation && mutmut show NAME   # what a surviving mutant changed
 
@@ -102,7 +102,7 @@ def main() -> int:
     parser.add_argument("--report", action="store_true", help="only print the table of the last run")
     parser.add_argument("--max-children", type=int, default=2)
     parser.add_argument("--only", nargs="*", default=[], metavar="PATTERN",
-                        help="mutant name patterns (runbook.slo*): run only those, in the existing copy if there is one")
+                        help="mutant name patterns (runbook.analysis.slo*): run only those, in the existing copy if there is one")
     parser.add_argument("--tests", nargs="*", default=[], metavar="FILE",
                         help="run the mutants against these test files only (a fresh copy): a module's own tests")
     args = parser.parse_args()

@@ -30,9 +30,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
-from runbook import compare  # noqa: E402
-from runbook.results import Requests  # noqa: E402
-from runbook.slo import SLO, Objectives  # noqa: E402
+from runbook.analysis import compare  # noqa: E402
+from runbook.analysis.results import Requests  # noqa: E402
+from runbook.analysis.slo import SLO, Objectives  # noqa: E402
 
 NO_LIMITS = SLO("none", Objectives(), {})
 

@@ -28,9 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
-from runbook.config import RunConfig  # noqa: E402
-from runbook.loadtest import locust_command, locust_environment, locustfile_path  # noqa: E402
-from runbook.services import load_services  # noqa: E402
+from runbook.core.config import RunConfig  # noqa: E402
+from runbook.load.runner import locust_command, locust_environment, locustfile_path  # noqa: E402
+from runbook.core.services import load_services  # noqa: E402
 
 TARGET_RATIO = 1.15
 
@@ -60,7 +60,7 @@ def bare_run(run_time: str, out: Path) -> float:
     config = RunConfig.from_parameters(target="local", run_time=run_time, ingress_port=port)
     services = load_services(config.services)
     ingress = subprocess.Popen(
-        [sys.executable, "-m", "runbook.local_ingress", f"--listen=127.0.0.1:{port}",
+        [sys.executable, "-m", "runbook.targets.standin", f"--listen=127.0.0.1:{port}",
          *[f"--route={s.host}={s.expect}" for s in services]],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from runbook.waiting import wait_for
+from runbook.core.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 # The package beside these tests comes first: the checkout's own lib/ (what the editable install
@@ -44,7 +44,7 @@ def wait_listening(port: int, timeout: float = 10.0) -> None:
 def ingress(port: int) -> Iterator[int]:
     """The local ingress with foo and bar routes, on a free port; yields the port."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "runbook.local_ingress", f"--listen=127.0.0.1:{port}",
+        [sys.executable, "-m", "runbook.targets.standin", f"--listen=127.0.0.1:{port}",
          "--route=foo.localhost=foo", "--route=bar.localhost=bar"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )

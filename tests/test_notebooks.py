@@ -6,7 +6,7 @@ import papermill
 import pytest
 
 from conftest import ROOT
-from runbook.config import STAGES, RunConfig
+from runbook.core.config import STAGES, RunConfig
 from runbook.pipeline import NOTEBOOKS
 
 DEFAULTS = RunConfig().to_parameters()
@@ -45,7 +45,7 @@ def test_a_stage_runs_with_the_plain_papermill_cli_and_a_parameters_file(tmp_pat
 
     import yaml
 
-    from test_report import write_load_test
+    from support.run_data import write_load_test
 
     run = tmp_path / "run"
     rows = [(1000 + i * 0.1, name, 3 + i % 4, 1, "") for i in range(80) for name in ("foo", "bar")]

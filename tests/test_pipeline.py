@@ -14,9 +14,9 @@ import pytest
 from matplotlib.image import imread
 
 from conftest import free_port, ROOT, run_cli
-from runbook.errors import ConfigError, StageFailed
+from runbook.core.errors import ConfigError, StageFailed
 from runbook.pipeline import declared_parameters, NOTEBOOKS, execute_stage, stages_to_run
-from runbook.config import RunConfig
+from runbook.core.config import RunConfig
 from runbook.targets.local import is_our_process
 
 TOKEN = "ghp_RunbookTestToken1234567890abcdefXYZ"
@@ -210,7 +210,7 @@ def test_the_notebooks_run_in_order_with_their_defaults(tmp_path):
 
 def test_a_failed_verdict_exits_1(tmp_path):
     """A load test with failed requests: the report stage passes, the run does not."""
-    from test_report import write_load_test
+    from support.run_data import write_load_test
 
     run = tmp_path / "run"
     rows = [(1000 + i * 0.1, "foo", 5, 1, "") for i in range(40)]
@@ -229,8 +229,8 @@ def test_a_failed_verdict_exits_1(tmp_path):
 
 
 def test_latest_follows_runs_under_outputs_only(tmp_path, monkeypatch):
-    from runbook import rundir
-    from runbook.rundir import RunFolder
+    from runbook.core import rundir
+    from runbook.core.rundir import RunFolder
 
     (tmp_path / "notebooks").mkdir()
     monkeypatch.setattr(rundir, "project_root", lambda: tmp_path)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from runbook import commands
-from runbook.config import SECRET_VARIABLES
+from runbook.core import commands
+from runbook.core.config import SECRET_VARIABLES
 from runbook.kernels import StageKernel
 
 SECRETS = {"GITHUB_TOKEN": "ghs_SecretTestToken0123456789", "GH_TOKEN": "gho_OtherSecretToken0123456789"}
@@ -72,7 +72,7 @@ def test_during_a_local_run_neither_locust_nor_the_stand_in_has_the_token(tmp_pa
             except OSError:
                 continue
             if str(run) in cmdline or f"127.0.0.1:{port}" in cmdline:
-                kind = "locust" if "locust" in cmdline else "stand-in" if "local_ingress" in cmdline else None
+                kind = "locust" if "locust" in cmdline else "stand-in" if "targets.standin" in cmdline else None
                 env = environ_of(entry.name) if kind else None
                 if kind and env is not None:
                     seen.setdefault(kind, env)

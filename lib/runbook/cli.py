@@ -8,8 +8,8 @@ import signal
 import sys
 from pathlib import Path
 
-from runbook.config import INGRESS_MODES, LOAD_GENERATORS, STAGES, TARGETS, RunConfig
-from runbook.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, ConfigError, RunbookError, ToolError, exit_code
+from runbook.core.config import INGRESS_MODES, LOAD_GENERATORS, STAGES, TARGETS, RunConfig
+from runbook.core.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, ConfigError, RunbookError, ToolError, exit_code
 
 DESCRIPTION = """\
 Stand up a target, deploy the echo services, verify host routing, load-test
@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     tool_commands = tools.add_subparsers(dest="tools_command", required=True, parser_class=_Parser)
     install = tool_commands.add_parser(
         "install", help="download the pinned kind, helm and kubectl releases, verify their SHA-256, install them",
-        description="Downloads the pinned releases (see runbook/tools.py), checks each file's SHA-256 before "
+        description="Downloads the pinned releases (see runbook/targets/tools.py), checks each file's SHA-256 before "
         "unpacking, and installs the binaries into DEST, which the runbook searches after PATH.")
     install.add_argument("--dest", default=None, help="folder for the binaries (default: ~/.cache/runbook/bin)")
     install.add_argument("--only", default="kind,helm,kubectl", help="comma-separated subset (default: %(default)s)")
@@ -157,7 +157,7 @@ def failed(exc: BaseException, bad_input: tuple[type[BaseException], ...] = (Con
 
 
 def tools_command(args: argparse.Namespace) -> int:
-    from runbook import tools
+    from runbook.targets import tools
 
     try:
         if args.tools_command == "check":
@@ -180,8 +180,8 @@ def tools_command(args: argparse.Namespace) -> int:
 
 
 def compare_command(args: argparse.Namespace) -> int:
-    from runbook.report import recompare
-    from runbook.summary import render_comparison
+    from runbook.report.build import recompare
+    from runbook.report.summary import render_comparison
 
     try:
         comparison = recompare(Path(args.run_dir).resolve(), Path(args.slo).resolve() if args.slo else None)
@@ -194,11 +194,11 @@ def compare_command(args: argparse.Namespace) -> int:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from runbook.baseline import resolve_ref
+    from runbook.targets.baseline import resolve_ref
     from runbook.pipeline import Pipeline
-    from runbook.rundir import RunFolder
-    from runbook.services import load_services
-    from runbook.slo import load_slo
+    from runbook.core.rundir import RunFolder
+    from runbook.core.services import load_services
+    from runbook.analysis.slo import load_slo
     from runbook.targets import make_target, resolve_target
 
     # Everything here checks input before anything starts: any error is bad input, and nothing is written.

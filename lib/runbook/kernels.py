@@ -18,7 +18,7 @@ from typing import Any
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 
-from runbook.config import environment_without_secrets
+from runbook.core.config import environment_without_secrets
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +28,8 @@ ENGINE = "runbook"
 SECRET_STAGES = frozenset({"publish"})
 #: Modules a stage will import, loaded while its kernel waits (imports only: no state).
 WARM_IMPORTS = {
-    "load_test": ("runbook.stages", "runbook.loadtest"),
-    "report": ("runbook.stages", "runbook.report", "IPython.display"),
+    "load_test": ("runbook.stages", "runbook.load.runner"),
+    "report": ("runbook.stages", "runbook.report.build", "IPython.display"),
 }
 CONNECT_TIMEOUT_S = 120.0
 

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runbook.config import STAGES, RunConfig, parameters_for, project_root
-from runbook.errors import EXIT_INTERRUPTED, ConfigError, RunbookError, StageFailed
-from runbook import progress
-from runbook.progress import Follower
+from runbook.core.config import STAGES, RunConfig, parameters_for, project_root
+from runbook.core.errors import EXIT_INTERRUPTED, ConfigError, RunbookError, StageFailed
+from runbook.core import progress
+from runbook.core.progress import Follower
 from runbook.kernels import ENGINE, KERNEL, StageKernel, register_engine
-from runbook.githubapi import github_record
-from runbook.rundir import RunFolder, new_run_id, read_json, utc_now
+from runbook.github.rest_api import github_record
+from runbook.core.rundir import RunFolder, new_run_id, read_json, utc_now
 from runbook.stages import current_commit
 from runbook.targets import describe, make_target
 
@@ -231,10 +231,10 @@ class Pipeline:
 
     def _write_html_report(self) -> None:
         """report/report.html: the one file to open; never fails the run."""
-        from runbook import htmlreport
+        from runbook.report import html_page
 
         try:
-            path = htmlreport.write(self.folder)
+            path = html_page.write(self.folder)
             self.announce(f"    report: {path}")
         except Exception as exc:
             log.warning("could not write report.html: %s", exc)

@@ -14,18 +14,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from runbook import baseline, commands, progress
-from runbook.config import RunConfig, project_root
-from runbook.errors import CommandError, WaitTimeout
-from runbook.rundir import RunFolder, utc_now, write_json
-from runbook.sampler import Sampling
-from runbook.services import Reply, Service, answers, get
+from runbook.targets import baseline
+
+from runbook.core import commands
+
+from runbook.core import progress
+from runbook.core.config import RunConfig, project_root
+from runbook.core.errors import CommandError, WaitTimeout
+from runbook.core.rundir import RunFolder, utc_now, write_json
+from runbook.load.sampler import Sampling
+from runbook.core.services import Reply, Service, answers, get
 from runbook.targets import Outcome, Target, make_target, resolve_target
-from runbook.waiting import wait_for
+from runbook.core.waiting import wait_for
 
 if TYPE_CHECKING:  # the heavy modules load only in the stages that use them
-    from runbook.loadtest import LoadTestRun
-    from runbook.report import Report
+    from runbook.load.runner import LoadTestRun
+    from runbook.report.build import Report
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +130,7 @@ def _verify_route(host: str, port: int, service: Service, config: RunConfig, sid
 
 
 def load_test(config: RunConfig) -> LoadTestRun:
-    from runbook.loadtest import run_load_test
+    from runbook.load.runner import run_load_test
 
     target = target_for(config)
     with _diagnosed(target), target.endpoint() as (host, port):
@@ -145,8 +149,8 @@ def _sampling(target: Target) -> Sampling:
 
 
 def report(config: RunConfig) -> Report:
-    from runbook.report import build_report
-    from runbook.slo import load_slo
+    from runbook.report.build import build_report
+    from runbook.analysis.slo import load_slo
 
     target = target_for(config)
     prepared = baseline.load(target.folder) if config.baseline else None
@@ -154,7 +158,7 @@ def report(config: RunConfig) -> Report:
         target.folder.load_test, target.folder.report, target.name, target.description, commit_of_run(target.folder),
         slo=load_slo(config.slo_path), baseline=baseline.describe(prepared),
     )
-    from runbook.summary import verdict_lines
+    from runbook.report.summary import verdict_lines
 
     for line in verdict_lines(built.result):
         progress.say(target.folder.path, f"report: {line}")
@@ -163,7 +167,7 @@ def report(config: RunConfig) -> Report:
 
 def publish(config: RunConfig) -> Outcome:
     """The summary as a sticky comment on the pull request; says why when there is none."""
-    from runbook.publish import publish_run
+    from runbook.github.publish import publish_run
 
     return told(config, publish_run(config, RunFolder(config.run_path)))
 
@@ -185,7 +189,7 @@ def current_commit() -> str:
     """RUNBOOK_COMMIT, else a pull request's head (not the merge commit in GITHUB_SHA), else HEAD."""
     if os.environ.get("RUNBOOK_COMMIT"):
         return os.environ["RUNBOOK_COMMIT"]
-    from runbook.githubapi import github_record
+    from runbook.github.rest_api import github_record
 
     record = github_record()
     if record and record.get("head_sha"):

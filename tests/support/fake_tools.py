@@ -52,7 +52,7 @@ def route_args():
             + [f"--label={{host}}={{label(key, host)}}" for key, (host, text) in table.items()])
 
 def start_traefik(port):
-    ingress = subprocess.Popen([{python!r}, "-m", "runbook.local_ingress", f"--listen=127.0.0.1:{{port}}", *route_args()],
+    ingress = subprocess.Popen([{python!r}, "-m", "runbook.targets.standin", f"--listen=127.0.0.1:{{port}}", *route_args()],
                                start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return ingress.pid
 
@@ -141,7 +141,7 @@ elif TOOL == "helm":
 elif TOOL == "kubectl":
     if "port-forward" in args:  # listen on the local port for as long as the forward lives
         local = args[-1].split(":")[0]
-        os.execv({python!r}, [{python!r}, "-m", "runbook.local_ingress", f"--listen=127.0.0.1:{{local}}", *route_args()])
+        os.execv({python!r}, [{python!r}, "-m", "runbook.targets.standin", f"--listen=127.0.0.1:{{local}}", *route_args()])
     if args[:1] == ["version"] or "version" in args and "--client" in args:
         print(json.dumps({{"clientVersion": {{"gitVersion": "v1.35.1"}}}}))
     elif "apiservice" in args:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import shutil
 
-from runbook import commands
-from runbook.config import RunConfig
-from runbook.errors import CommandError, ConfigError
-from runbook.rundir import RunFolder
-from runbook.services import load_services
+from runbook.core import commands
+from runbook.core.config import RunConfig
+from runbook.core.errors import CommandError, ConfigError
+from runbook.core.rundir import RunFolder
+from runbook.core.services import load_services
 from runbook.targets.base import Outcome, Target
 from runbook.targets.local import LocalTarget
-from runbook.tools import find
+from runbook.targets.tools import find
 
 __all__ = ["Outcome", "Target", "describe", "detect_target", "make_target", "resolve_target"]
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import yaml
 
-from runbook.config import project_root
-from runbook.errors import CommandError, ConfigError
-from runbook.kube import Kube
+from runbook.core.config import project_root
+from runbook.core.errors import CommandError, ConfigError
+from runbook.targets.kube import Kube
 
 METRICS_SERVER_TIMEOUT_S = 180
 METRICS_API = "v1beta1.metrics.k8s.io"  # the APIService metrics-server registers

@@ -7,10 +7,10 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from runbook.config import RunConfig
-from runbook.rundir import RunFolder
-from runbook.sampler import Sampling
-from runbook.services import Service
+from runbook.core.config import RunConfig
+from runbook.core.rundir import RunFolder
+from runbook.load.sampler import Sampling
+from runbook.core.services import Service
 
 
 @dataclass
@@ -58,14 +58,14 @@ class Target(abc.ABC):
 
     def say(self, line: str) -> None:
         """A progress line for the person waiting: what the target waits for, and for how long at most."""
-        from runbook import progress
+        from runbook.core import progress
 
         progress.say(self.folder.path, line)
 
     @property
     def baseline_services(self) -> list[Service]:
         """The baseline's services (own hosts), when the run has a baseline that is still in the comparison."""
-        from runbook import baseline
+        from runbook.targets import baseline
 
         prepared = baseline.load(self.folder) if self.config.baseline else None
         return prepared.service_list() if prepared else []

@@ -16,19 +16,21 @@ from typing import Any
 
 import yaml
 
-from runbook import baseline, commands
-from runbook.config import RunConfig, project_root
-from runbook.errors import CommandError, ConfigError, OutOfOrder, RunbookError, TargetUnreachable, WaitTimeout
-from runbook.kube import Kube, Runner, Starter
-from runbook.kubewait import wait_nodes_ready, wait_rollout
-from runbook.rundir import RunFolder, read_json, utc_now, write_json
-from runbook.sampler import Sampling
-from runbook.services import Service, get
+from runbook.targets import baseline
+
+from runbook.core import commands
+from runbook.core.config import RunConfig, project_root
+from runbook.core.errors import CommandError, ConfigError, OutOfOrder, RunbookError, TargetUnreachable, WaitTimeout
+from runbook.targets.kube import Kube, Runner, Starter
+from runbook.targets.kubewait import wait_nodes_ready, wait_rollout
+from runbook.core.rundir import RunFolder, read_json, utc_now, write_json
+from runbook.load.sampler import Sampling
+from runbook.core.services import Service, get
 from runbook.targets.addons import METRICS_SERVER_TIMEOUT_S, install_metrics_server, metrics_api_note, traefik_release
 from runbook.targets.base import Outcome, Target
 from runbook.targets.local import ensure_port_free
-from runbook.tools import Toolbox, check_tools
-from runbook.waiting import wait_for
+from runbook.targets.tools import Toolbox, check_tools
+from runbook.core.waiting import wait_for
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +234,7 @@ class ClusterTarget(Target):
 
     def sampling(self) -> Sampling:
         """Traefik's metrics, the kubelets' pod summaries and the workloads, all through the API server."""
-        from runbook.kubesample import cluster_sampling
+        from runbook.load.cluster_sources import cluster_sampling
 
         releases = [(self.app_namespace, s.name, s, "candidate") for s in self.services]
         releases += [(self.baseline_namespace, s.name + baseline.RELEASE_SUFFIX, s, "baseline") for s in self.baseline_services]

@@ -12,10 +12,10 @@ import json
 import re
 from typing import Any
 
-from runbook.config import RunConfig
-from runbook.errors import TargetNotReady
-from runbook.rundir import RunFolder, utc_now
-from runbook.services import Service
+from runbook.core.config import RunConfig
+from runbook.core.errors import TargetNotReady
+from runbook.core.rundir import RunFolder, utc_now
+from runbook.core.services import Service
 from runbook.targets.addons import traefik_release
 from runbook.targets.base import Outcome
 from runbook.targets.cluster import ClusterTarget

@@ -14,21 +14,21 @@ import socket
 import sys
 from pathlib import Path
 
-from runbook import commands
-from runbook import services as svc
-from runbook.config import environment_without_secrets
-from runbook.errors import GiveUp, PortInUse, StartFailed, WaitTimeout
-from runbook.local_ingress import EXIT_PORT_IN_USE, HEALTH_PATH, METRICS_PATH
-from runbook.rundir import read_json, utc_now, write_json
-from runbook.sampler import STAND_IN_NOTE, PrometheusEndpoint, Sampling
+from runbook.core import commands
+from runbook.core import services as svc
+from runbook.core.config import environment_without_secrets
+from runbook.core.errors import GiveUp, PortInUse, StartFailed, WaitTimeout
+from runbook.targets.standin import EXIT_PORT_IN_USE, HEALTH_PATH, METRICS_PATH
+from runbook.core.rundir import read_json, utc_now, write_json
+from runbook.load.sampler import STAND_IN_NOTE, PrometheusEndpoint, Sampling
 from runbook.targets.base import Outcome, Target
-from runbook.waiting import wait_for
+from runbook.core.waiting import wait_for
 
 log = logging.getLogger(__name__)
 
 STATE_FILE = "local.json"
 #: The stand-in's module: what the runbook starts, and how it recognises its own process again.
-STAND_IN_MODULE = "runbook.local_ingress"
+STAND_IN_MODULE = "runbook.targets.standin"
 START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 5.0
 

@@ -1,0 +1,107 @@
+"""report.html: one self-contained file to open after a run.
+
+The summary, every chart embedded (no image files needed), the executed notebooks
+rendered with nbconvert (their outputs included), and links to the CSVs in the run
+folder. It opens in a browser with no network: no script, style sheet or font is fetched.
+Written at the end of a run, so that every stage's notebook (teardown's too) is in it.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import logging
+import re
+from pathlib import Path
+
+from runbook.core.rundir import RunFolder, utc_now
+
+log = logging.getLogger(__name__)
+
+FILE = "report.html"
+STYLE = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1100px; margin: 2em auto;
+       padding: 0 1em; color: #1f2328; line-height: 1.45; }
+table { border-collapse: collapse; margin: 1em 0; } th, td { border: 1px solid #d0d7de; padding: 4px 8px; }
+code, pre { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 90%; background: #f6f8fa; }
+pre { padding: 8px; overflow-x: auto; } img { max-width: 100%; }
+details { border: 1px solid #d0d7de; margin: 0.5em 0; padding: 0.3em 0.8em; } summary { cursor: pointer; font-weight: 600; }
+.nb .input_area, .nb .jp-InputArea { background: #f6f8fa; }
+.good { color: #1a7f37; font-weight: 600; } .bad { color: #cf222e; font-weight: 600; } .warn { color: #9a6700; font-weight: 600; }
+"""
+#: Status words the summary writes, coloured here (the words carry the meaning; an emoji beside them may not render).
+_STATUS = [(re.compile(r"\b(held|passed|agree)\b"), "good"), (re.compile(r"\b(failed|FAILED|over the limit)\b"), "bad"),
+           (re.compile(r"\b(differ|incomplete|interrupted|within the limit|Warning)\b"), "warn")]
+
+
+def _colour_status(markup: str) -> str:
+    """Wrap the status words of table cells and headings in a coloured span."""
+    def cell(match: re.Match[str]) -> str:
+        text = match[2]
+        for pattern, kind in _STATUS:
+            text = pattern.sub(lambda m, kind=kind: f'<span class="{kind}">{m[0]}</span>', text)
+        return f"{match[1]}{text}{match[3]}"
+
+    return re.sub(r"(<(?:td|h[1-4])>)(.*?)(</(?:td|h[1-4])>)", cell, markup)
+
+
+def _markdown(text: str) -> str:
+    import mistune
+
+    # escape=True: HTML in the run's data (error texts) stays text.
+    return str(mistune.create_markdown(escape=True, plugins=["table", "strikethrough"])(text))
+
+
+def _embed_images(markup: str, folder: Path) -> str:
+    """<img src="chart.png"> -> a data URI, for the charts beside the summary."""
+    def replace(match: re.Match[str]) -> str:
+        path = folder / html.unescape(match[1])
+        if path.suffix != ".png" or not path.is_file() or path.parent != folder:
+            return match[0]
+        return f'src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}"'
+
+    return re.sub(r'src="([^":/]+)"', replace, markup)
+
+
+def _notebook(path: Path, exporter: object) -> str:
+    import nbformat
+
+    body, _ = exporter.from_notebook_node(nbformat.read(path, as_version=4))  # type: ignore[attr-defined]
+    return body
+
+
+def write(folder: RunFolder) -> Path:
+    """Write report/report.html for the run folder; returns its path."""
+    parts = [f"<h1>Runbook report: {html.escape(folder.path.name)}</h1>",
+             f"<p>Made {html.escape(utc_now())} from the run folder <code>{html.escape(str(folder.path))}</code>.</p>"]
+    summary = folder.report / "summary.md"
+    if summary.is_file():
+        parts.append(_colour_status(_embed_images(_markdown(summary.read_text()), folder.report)))
+    else:
+        parts.append("<p><strong>The run stopped before its report</strong>: the notebooks below say where.</p>")
+    data = sorted(folder.load_test.glob("*.csv")) if folder.load_test.is_dir() else []
+    data += [p for p in (folder.load_test / "report.html",) if p.is_file()]  # Locust's own report
+    data += [p for p in (folder.load_test / "server" / "samples.jsonl",) if p.is_file()]  # the server side's readings
+    if data:
+        parts.append("<h2>Data</h2><p>In the run folder (the <code>runbook-results</code> artifact in CI):</p><ul>")
+        names = [html.escape(str(p.relative_to(folder.load_test))) for p in data]
+        parts += [f'<li><a href="../load_test/{name}">load_test/{name}</a>'
+                  f'{" (Locust&#x27;s own report)" if name == "report.html" else ""}</li>' for name in names]
+        parts.append("</ul>")
+    notebooks = sorted(folder.notebooks.glob("*.ipynb")) if folder.notebooks.is_dir() else []
+    if notebooks:
+        from nbconvert import HTMLExporter
+
+        exporter = HTMLExporter(template_name="basic")  # one for all: loading its templates is the slow part
+        parts.append("<h2>Executed notebooks</h2>")
+    for path in notebooks:
+        try:
+            rendered = _notebook(path, exporter)
+        except Exception as exc:  # one unreadable notebook must not cost the others
+            rendered = f"<p>could not render {html.escape(path.name)}: {html.escape(str(exc))}</p>"
+        parts.append(f'<details class="nb"><summary>{html.escape(path.name)}</summary>{rendered}</details>')
+    out = folder.report / FILE
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Runbook report</title>"
+                   f"<style>{STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
+    return out
