@@ -225,8 +225,10 @@ def run_load_test(
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        process.stop()  # an interrupt, a timeout: Locust never outlives the stage
-        processes.forget("locust")  # it ended as planned: the reading after the load has no Locust in it
+        # It ended as planned: no reading from here on looks for Locust (one taken while its workers are
+        # being stopped would find it gone and count a missing sample).
+        processes.forget("locust")
+        process.stop()  # an interrupt, a timeout: Locust and its workers never outlive the stage
         sampler.stop()
     wall = time.monotonic() - clock
     merge_worker_logs(request_log)
