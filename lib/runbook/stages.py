@@ -136,7 +136,8 @@ def load_test(config: RunConfig) -> LoadTestRun:
     with _diagnosed(target), target.endpoint() as (host, port):
         return run_load_test(config, target.services, target.folder.load_test, host, port, baseline=target.baseline_services,
                              say=lambda line: progress.say(target.folder.path, line), sampling=_sampling(target),
-                             preflight_budget=config.preflight_timeout)
+                             preflight_budget=config.preflight_timeout,
+                             cluster=target.cluster_load() if config.load_generator == "cluster" else None)
 
 
 def _sampling(target: Target) -> Sampling:

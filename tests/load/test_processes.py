@@ -89,7 +89,6 @@ def test_the_command_passes_processes_to_locust_and_one_process_stays_plain(tmp_
     (dict(load_generator="cluster", target="kind", processes=2), "processes", "give --workers"),
     (dict(workers=4, target="kind"), "workers", "counts worker pods of --load-generator cluster"),
     (dict(load_generator="cluster", target="kind", workers=0), "workers", "must be between 1 and 1000"),
-    (dict(load_generator="cluster", target="kubeconfig", workers=3), "load_generator", "not built yet"),
 ])
 def test_generator_flags_are_checked_together(tmp_path, params, named, reason):
     with pytest.raises(ConfigError) as raised:

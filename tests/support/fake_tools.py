@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 SCRIPT = r'''#!{python}
-import json, os, signal, subprocess, sys
+import json, os, re, signal, subprocess, sys
 from pathlib import Path
 
 TOOL = {tool!r}
@@ -139,6 +139,70 @@ elif TOOL == "helm":
             (STATE / "routes.json").write_text(json.dumps(table))
             restart_traefik()
 elif TOOL == "kubectl":
+    call = list(args)  # the call without the kubeconfig and context every call carries
+    for flag in ("--kubeconfig", "--context"):
+        if flag in call:
+            del call[call.index(flag):call.index(flag) + 2]
+    pods_file = STATE / "locust-pods.json"
+    locust_pods = json.loads(pods_file.read_text()) if pods_file.exists() else {{}}
+    def pod_out(name):
+        return STATE / "pods" / name / "out"
+    if call[:1] == ["apply"] and "-f" in call and "runbook-locust" in Path(call[call.index("-f") + 1]).read_text():
+        # Locust's pods, run as local processes from the very container commands the runbook applied:
+        # /out and /locust are folders here, the cluster's names of Traefik and the master are 127.0.0.1.
+        import shutil, socket
+        items = json.loads(Path(call[call.index("-f") + 1]).read_text())["items"]
+        (STATE / "locust").mkdir(exist_ok=True)
+        for item in items:
+            if item["kind"] == "ConfigMap":
+                (STATE / "locust" / "locustfile.py").write_text(item["data"]["locustfile.py"])
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            master_port = str(probe.getsockname()[1])
+        for item in items:
+            if item["kind"] != "Job":
+                continue
+            container = item["spec"]["template"]["spec"]["containers"][0]
+            for index in range(item["spec"]["parallelism"]):
+                name = f"{{item['metadata']['name']}}-{{index}}-fake"
+                out = pod_out(name)
+                out.mkdir(parents=True, exist_ok=True)
+                script = container["command"][2].replace("/out", str(out)).replace("/locust/", str(STATE / "locust") + "/")
+                script = script.replace("locust -f", {python!r} + " -m locust -f", 1).replace("5557", master_port)
+                script = script.replace("--master-host runbook-locust-master", "--master-host 127.0.0.1")
+                script = re.sub(r"--host http://traefik[^ ]*", "--host http://127.0.0.1:" + os.environ["FAKE_INGRESS_PORT"], script)
+                env = {{**os.environ, **{{e["name"]: e["value"].replace("/out", str(out)) for e in container["env"]}}}}
+                pid = subprocess.Popen(["sh", "-c", script], env=env, cwd=out, start_new_session=True,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).pid
+                locust_pods[name] = {{"component": item["metadata"]["labels"]["app.kubernetes.io/component"], "pid": pid}}
+        pods_file.write_text(json.dumps(locust_pods))
+        print("job.batch/runbook-locust-master created")
+    elif call[:2] == ["get", "pods"] and any("component=" in a for a in call):
+        wanted = next(a for a in call if "component=" in a).split("component=")[1].split(",")[0]
+        print(json.dumps({{"items": [{{"metadata": {{"name": n}}}} for n, p in locust_pods.items() if p["component"] == wanted]}}))
+    elif call[:1] == ["exec"] and call[3] in locust_pods:
+        command = call[call.index("--") + 1:]
+        path = Path(command[-1].replace("/out", str(pod_out(call[3]))))
+        if command[0] == "touch":
+            path.touch()
+        elif path.exists():
+            print(path.read_text(), end="")
+        else:
+            sys.exit(1)
+    elif call[:1] == ["cp"]:
+        import shutil
+        shutil.copytree(pod_out(call[1].split("/")[1].split(":")[0]), call[2])
+    elif call[:1] == ["delete"] and "job,service,configmap" in call:
+        for pod in locust_pods.values():
+            try:
+                os.killpg(pod["pid"], signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        pods_file.write_text("{{}}")
+    else:
+        call = None
+    if call is not None:  # one of Locust's calls above: answered
+        sys.exit(0)
     if "port-forward" in args:  # listen on the local port for as long as the forward lives
         local = args[-1].split(":")[0]
         os.execv({python!r}, [{python!r}, "-m", "runbook.targets.standin", f"--listen=127.0.0.1:{{local}}", *route_args()])

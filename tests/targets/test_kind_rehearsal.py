@@ -197,3 +197,50 @@ def test_the_kubeconfig_path_runs_every_stage_in_its_own_namespace(tmp_path, kub
     assert result["server"]["samples"]["traefik"]["missing"] == result["server"]["samples"]["traefik"]["taken"] > 0
     assert result["server"]["services"]["foo"]["traefik_requests"] is None
     assert not (state / "routes.json").exists() or json.loads((state / "routes.json").read_text()) == {}
+
+
+@pytest.mark.parametrize(("target", "namespace", "traefik"), [("kind", "runbook", "traefik"),
+                                                           ("kubeconfig", "runbook-run", "runbook-run")])
+def test_locust_as_pods_in_the_cluster_runs_their_commands_and_brings_the_files_back(tmp_path, request, target, namespace,
+                                                                                      traefik):
+    """--load-generator cluster: the very container commands applied run as local processes (the stand-in
+    kubectl), Locust's master and two workers over its own channel; the files come back with kubectl cp."""
+    import csv
+    import re
+
+    import psutil
+
+    state, env, port = request.getfixturevalue("rehearsal" if target == "kind" else "kubeconfig_rehearsal")
+    run = tmp_path / "run"
+    done = run_cli("run", "--target", target, "--load-generator", "cluster", "--workers", "2", "--run-time", "4s",
+                   "--users", "10", "--spawn-rate", "10", "--wait-max", "0.2", "--ingress-port", str(port),
+                   "--output-dir", str(run), env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"Locust's master and 2 workers start as pods in namespace {namespace} (locustio/locust:2.47.0)" in done.stdout
+    kubectl = [re.sub(r"^--kubeconfig \S+ --context \S+ ", "", c) for c in commands_of(state, "kubectl")]
+    applied = json.loads((run / "load_test" / "cluster-load.json").read_text())["items"]
+    assert [i["kind"] for i in applied] == ["ConfigMap", "Service", "Job", "Job"]
+    assert sum(c.startswith(f"cp {namespace}/runbook-locust-") for c in kubectl) == 3  # the master and both workers
+    deleted = [i for i, c in enumerate(kubectl) if c.startswith(f"delete --namespace {namespace} job,service,configmap")]
+    copied = [i for i, c in enumerate(kubectl) if c.startswith("cp ")]
+    assert deleted and max(copied) < deleted[0]  # deleted once collected
+    out = run / "load_test"
+    for name in ("locust_stats.csv", "locust_stats_history.csv", "report.html", "locust.log", "requests.csv"):
+        assert (out / name).stat().st_size > 0, name
+    assert not list(out.glob("requests.worker-*")) and not (out / "pods").exists()
+    with (out / "requests.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    with (out / "locust_stats.csv").open() as handle:
+        stats = {row["Name"]: int(row["Request Count"]) for row in csv.DictReader(handle)}
+    result = json.loads((run / "report" / "result.json").read_text())
+    for name in ("foo", "bar"):
+        logged = sum(row["service"] == name for row in rows)
+        assert logged > 0 and logged == stats[name] == result["services"][name]["requests"]
+        if target == "kind":  # the kubeconfig rehearsal's cluster gives no Traefik metrics
+            assert result["server"]["services"][name]["traefik_requests"] == logged
+    profile = json.loads((out / "profile.json").read_text())
+    assert profile["generator"] == "Locust in the cluster: a master and 2 worker pods (locustio/locust:2.47.0)"
+    assert profile["endpoint"] == f"http://traefik.{traefik}.svc.cluster.local:80"
+    leftover = [p for p in psutil.process_iter(["cmdline"]) if str(state) in " ".join(p.info["cmdline"] or [])
+                and "locust" in " ".join(p.info["cmdline"] or [])]
+    assert leftover == []

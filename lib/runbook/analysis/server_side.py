@@ -10,6 +10,8 @@ often it ran near a full core, when its numbers are bounded by it rather than th
 
 from __future__ import annotations
 
+import warnings
+
 import json
 import math
 from collections import defaultdict
@@ -192,6 +194,9 @@ def analyse(folder: Path, results: LoadTestResults) -> ServerSide | None:
     sides = {key: _service(key, samples, results) for key in services}
     processes = {role: _process(role, samples, t0) for role in samples.meta.get("processes", [])}
     pods = _pods(samples, t0)
+    in_cluster = _generator_pods(pods)
+    if in_cluster is not None:  # Locust ran as pods: the generator is their CPU and memory, not a process here
+        processes["locust"] = in_cluster
     replicas = _replicas(samples, t0)
     for entry in sides.values():
         _resources(entry, samples, pods, processes)
@@ -276,6 +281,22 @@ def _pods(samples: Samples, t0: float) -> dict[str, dict[str, Any]]:
             "workload": limit.get("deployment") or f"{pod.split('/')[0]}/{workload_of(pod.split('/')[-1])}",
         }
     return pods
+
+
+def _generator_pods(pods: dict[str, dict[str, Any]]) -> ProcessSide | None:
+    """Locust's master and worker pods (--load-generator cluster) as one generator: summed, and the busiest pod."""
+    from runbook.load.in_cluster import NAME
+
+    mine = [pod for pod in pods.values() if pod["workload"].split("/")[-1] == NAME]
+    if not mine:
+        return None
+    cpu = np.vstack([pod["cpu"] for pod in mine]) * 100  # percent of one core, as for a process
+    memory = np.vstack([pod["memory"] for pod in mine])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a reading no pod answered: nan, not zero
+        return ProcessSide("locust", mine[0]["t"], np.nansum(cpu, axis=0) * np.where(np.isnan(cpu).all(axis=0), np.nan, 1),
+                           np.nansum(memory, axis=0) * np.where(np.isnan(memory).all(axis=0), np.nan, 1),
+                           np.nanmax(cpu, axis=0), len(mine))
 
 
 def _replicas(samples: Samples, t0: float) -> dict[str, dict[str, Series]]:

@@ -232,8 +232,6 @@ def _generator(raw: Mapping[str, Any], target: str) -> tuple[int, str, int]:
         if processes != 1:
             raise ConfigError("processes", raw["processes"], "--processes is for Locust on this machine; with "
                               "--load-generator cluster give --workers (the number of worker pods)")
-        raise ConfigError("load_generator", generator, "not built yet: Locust's master and workers as pods in the "
-                          "run's namespace are planned; until then, --processes N runs N workers on this machine")
     elif workers != RunConfig.workers:
         raise ConfigError("workers", raw["workers"], "--workers counts worker pods of --load-generator cluster; "
                           "on this machine use --processes")

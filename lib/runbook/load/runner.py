@@ -21,6 +21,7 @@ from typing import Any
 
 from runbook.core import commands
 from runbook.core.config import COMPARISON_EDGE_S, RunConfig, format_duration, project_root
+from runbook.load import in_cluster
 from runbook.load.live import LoadTestProgress
 from runbook.core.errors import LoadTestError, TargetNotReady, TargetUnreachable, WaitTimeout, tail
 from runbook.core.rundir import utc_now, write_json
@@ -63,6 +64,7 @@ class LoadTestRun:
     interrupted: bool = False  # Ctrl-C or SIGTERM: the numbers cover only the time before it
     server_readings: dict[str, list[int]] | None = None  # per source of the server side: [taken, missing]
     injected_delays: dict[str, float] | None = None  # --inject-delay: ms added to a service's candidate side
+    generator: str = ""  # what sent the load: Locust here (one process, or a master and workers) or in the cluster
 
     def _repr_markdown_(self) -> str:
         verdict = "no failed requests" if self.failures == 0 else f"**{self.failures:,} failed requests**"
@@ -73,12 +75,23 @@ class LoadTestRun:
             f"- {self.requests:,} requests, {verdict} (locust exit code {self.locust_exit_code})",
             f"- services: {', '.join(s['name'] + ' (' + s['host'] + ')' for s in self.services)}",
             f"- {self.started} to {self.finished}, {self.wall_time_s:.1f} s wall time",
+            f"- load generator: {self.generator or 'Locust, one process on this machine'}",
             "- files: `locust_stats.csv`, `locust_stats_history.csv`, `locust_failures.csv`, "
             "`locust_exceptions.csv`, `report.html`, `requests.csv`, `locust.log`",
             "- server side (`server/samples.jsonl`): " + (", ".join(
                 f"{source} {taken - missing}/{taken}" + (f" (**{missing} missing**)" if missing else "")
                 for source, (taken, missing) in (self.server_readings or {}).items()) or "not sampled"),
         ])
+
+
+def generator(config: RunConfig) -> str:
+    """What sends the load, in words: the summary says what measured its numbers."""
+    if config.load_generator == "cluster":
+        return f"Locust in the cluster: a master and {config.workers} worker pods ({in_cluster.image()})"
+    if config.processes == 1:
+        return "Locust, one process on this machine"
+    workers = "one per core" if config.processes == -1 else str(config.processes)
+    return f"Locust on this machine: a master and {workers} worker processes"
 
 
 def locustfile_path() -> Path:
@@ -185,19 +198,20 @@ def preflight(host: str, port: int, services: list[Service], timeout: float, bud
 def run_load_test(
     config: RunConfig, services: list[Service], out: Path, host: str, port: int,
     baseline: list[Service] | None = None, preflight_budget: float = PREFLIGHT_S,
-    say: Callable[[str], None] = log.info, sampling: Sampling | None = None,
+    say: Callable[[str], None] = log.info, sampling: Sampling | None = None, cluster: in_cluster.ClusterLoad | None = None,
 ) -> LoadTestRun:
     """Run the profile against host:port; write CSVs, HTML report, request log and profile.json to out.
 
     With baseline services, every request goes to one side at random after a warm-up (schedule()).
     The sampler reads the target's server side (sampling) and Locust's own process into out/server/.
+    With cluster, Locust runs as pods in the cluster (in_cluster) and its files come back into out.
     """
     import shutil
 
     out = out.resolve()  # Locust runs inside out: every path handed to it must hold from there
     out.mkdir(parents=True, exist_ok=True)
-    for old in [*out.glob(f"{CSV_PREFIX}*"), *out.glob(WORKER_PARTS)]:
-        old.unlink()
+    for old in [*out.glob(f"{CSV_PREFIX}*"), *out.glob(WORKER_PARTS), out / REQUEST_LOG, out / "cluster-load.json"]:
+        old.unlink(missing_ok=True)
     shutil.rmtree(out / SERVER, ignore_errors=True)
     preflight(host, port, [*services, *(baseline or [])], timeout=config.request_timeout, budget=preflight_budget)
     request_log = out / REQUEST_LOG
@@ -207,29 +221,40 @@ def run_load_test(
     env = locust_environment(config, services, request_log, baseline)
     started, clock = utc_now(), time.monotonic()
     total = config.run_time
-    say(f"load_test: locust starts {config.users} users (spawn {config.spawn_rate:g}/s) for {total} s against {host}:{port}")
-    stdout = out / "locust-stdout.txt"
-    stdout.unlink(missing_ok=True)
     watch = LoadTestProgress(request_log, total, config.users, config.spawn_rate,
                              warmup_s=schedule(config)["warmup_s"] if compare else 0.0, parts=WORKER_PARTS)
     sampler, processes = _sampler(out / SERVER, sampling or Sampling())
-    try:
-        process = commands.start(argv, log_path=stdout, env=env, cwd=out)
-    except BaseException:
-        sampler.stop()
-        raise
-    processes.watch("locust", process.pid)
     interrupted = False
-    try:
-        returncode = _wait_showing_progress(process, total + 120, watch, say)
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        # It ended as planned: no reading from here on looks for Locust (one taken while its workers are
-        # being stopped would find it gone and count a missing sample).
-        processes.forget("locust")
-        process.stop()  # an interrupt, a timeout: Locust and its workers never outlive the stage
-        sampler.stop()
+    if cluster is not None:
+        process: commands.Background | _Finished = _Finished(None, out / "locust.log")
+        try:
+            process = _Finished(in_cluster.run(config, cluster, locust_environment(config, services, None, baseline),
+                                               locustfile, out, watch.phase, say), out / "locust.log")
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            sampler.stop()
+        returncode = process.poll() or 0
+    else:
+        say(f"load_test: locust starts {config.users} users (spawn {config.spawn_rate:g}/s) for {total} s against {host}:{port}")
+        stdout = out / "locust-stdout.txt"
+        stdout.unlink(missing_ok=True)
+        try:
+            process = commands.start(argv, log_path=stdout, env=env, cwd=out)
+        except BaseException:
+            sampler.stop()
+            raise
+        processes.watch("locust", process.pid)
+        try:
+            returncode = _wait_showing_progress(process, total + 120, watch, say)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            # It ended as planned: no reading from here on looks for Locust (one taken while its workers are
+            # being stopped would find it gone and count a missing sample).
+            processes.forget("locust")
+            process.stop()  # an interrupt, a timeout: Locust and its workers never outlive the stage
+            sampler.stop()
     wall = time.monotonic() - clock
     merge_worker_logs(request_log)
 
@@ -239,7 +264,7 @@ def run_load_test(
         run = LoadTestRun(
             users=config.users, spawn_rate=config.spawn_rate, run_time_s=run_time_s,
             wait_min_s=config.wait_min, wait_max_s=config.wait_max, request_timeout_s=config.request_timeout,
-            endpoint=f"http://{host}:{port}", services=[{"name": s.name, "host": s.host, "expect": s.expect} for s in services],
+            endpoint=cluster.endpoint if cluster else f"http://{host}:{port}", generator=generator(config), services=[{"name": s.name, "host": s.host, "expect": s.expect} for s in services],
             locustfile=str(locustfile.relative_to(project_root())), started=started, finished=utc_now(),
             wall_time_s=round(wall, 3), locust_exit_code=exit_code, requests=requests, failures=failures,
             server_readings=sampler.readings, **extra,
@@ -267,6 +292,20 @@ def run_load_test(
         schedule=schedule(config) if compare else None, injected_delays=config.delays or None,
         baseline_services=[{"name": s.name, "host": s.host, "expect": s.expect} for s in baseline] if baseline else None,
     )
+
+
+@dataclass(frozen=True)
+class _Finished:
+    """Locust that ran elsewhere (in the cluster), as the local process's stand-in: its exit code and its log."""
+
+    code: int | None
+    log_path: Path
+
+    def poll(self) -> int | None:
+        return self.code
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.is_file() else ""
 
 
 def _sampler(folder: Path, sampling: Sampling) -> tuple[Sampler, Processes]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from runbook.core.config import RunConfig
 from runbook.core.rundir import RunFolder
+from runbook.load.in_cluster import ClusterLoad
 from runbook.load.sampler import Sampling
 from runbook.core.services import Service
 
@@ -86,6 +87,10 @@ class Target(abc.ABC):
     def endpoint(self) -> Iterator[tuple[str, int]]:
         """The ingress endpoint (host, port) for the duration of the block; fails the block if it dies."""
         yield self.config.ingress_host, self.config.ingress_port
+
+    def cluster_load(self) -> ClusterLoad:
+        """Where Locust's pods run for --load-generator cluster (the configuration refuses it on a target without one)."""
+        raise NotImplementedError(f"the {self.name} target cannot run Locust as pods")
 
     def sampling(self) -> Sampling:
         """What the load test's sampler reads on this target: Traefik's counters, pods, processes."""

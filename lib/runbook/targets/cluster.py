@@ -24,6 +24,7 @@ from runbook.core.errors import CommandError, ConfigError, OutOfOrder, RunbookEr
 from runbook.targets.kube import Kube, Runner, Starter
 from runbook.targets.kubewait import wait_nodes_ready, wait_rollout
 from runbook.core.rundir import RunFolder, read_json, utc_now, write_json
+from runbook.load.in_cluster import ClusterLoad
 from runbook.load.sampler import Sampling
 from runbook.core.services import Service, get
 from runbook.targets.addons import METRICS_SERVER_TIMEOUT_S, install_metrics_server, metrics_api_note, traefik_release
@@ -223,6 +224,11 @@ class ClusterTarget(Target):
             self.traefik_namespace, "traefik", self.config.ingress_port, TRAEFIK_SERVICE_PORT, log_path
         ) as address:
             yield address
+
+    def cluster_load(self) -> ClusterLoad:
+        """Locust's pods go into the services' namespace and reach Traefik through its Service, as a client there would."""
+        return ClusterLoad(self.app_namespace, f"http://traefik.{self.traefik_namespace}.svc.cluster.local:{TRAEFIK_SERVICE_PORT}",
+                           self.kube.kubectl)
 
     def namespaces(self) -> list[str]:
         """The namespaces the run put things in (the baseline's too)."""
