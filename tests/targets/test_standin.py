@@ -71,3 +71,15 @@ def test_a_short_delay_is_waited_out_exactly_and_a_long_one_slept(monkeypatch):
     assert time.perf_counter() - started >= 0.0003 and slept == []
     standin.wait(standin.SPIN_BELOW_S)
     assert slept == [standin.SPIN_BELOW_S]
+
+
+def test_the_stand_in_starts_as_a_module_without_importing_itself_twice():
+    """`python -m runbook.targets.standin` imports its package first; the package must not import the stand-in."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    done = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-m", "runbook.targets.standin", "--help"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "found in sys.modules" not in done.stderr, done.stderr

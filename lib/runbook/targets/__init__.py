@@ -10,19 +10,23 @@ from runbook.core.errors import CommandError, ConfigError
 from runbook.core.rundir import RunFolder
 from runbook.core.services import load_services
 from runbook.targets.base import Outcome, Target
-from runbook.targets.local import LocalTarget
 from runbook.targets.tools import find
 
 __all__ = ["Outcome", "Target", "describe", "detect_target", "make_target", "resolve_target"]
 
+# The local target's module is imported only when asked for: `python -m runbook.targets.standin` (the stand-in it
+# starts) imports this package first, and must not import itself through it.
 DESCRIPTIONS = {
-    "local": LocalTarget.description,
     "kind": "kind: an ephemeral 2-node KinD cluster (control plane + worker) with Traefik",
     "kubeconfig": "kubeconfig: an existing cluster from the kubeconfig context",
 }
 
 
 def describe(target: str) -> str:
+    if target == "local":
+        from runbook.targets.local import LocalTarget
+
+        return LocalTarget.description
     return DESCRIPTIONS.get(target, target)
 
 
@@ -59,6 +63,8 @@ def make_target(config: RunConfig, folder: RunFolder) -> Target:
     """The target object for a run; a cluster target checks its tools first (ToolError)."""
     services = load_services(config.services)
     if config.target == "local":
+        from runbook.targets.local import LocalTarget
+
         return LocalTarget(config, folder, services)
     from runbook.targets.cluster import KindTarget
     from runbook.targets.kubeconfig import KubeconfigTarget
