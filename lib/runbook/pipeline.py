@@ -31,9 +31,10 @@ from runbook.targets import describe, make_target
 
 log = logging.getLogger(__name__)
 
-#: How many stages ahead kernels start. Trivial stages take milliseconds and a kernel
-#: about a second to boot, so one ahead is not enough; three keeps 2 cores busy, not swamped.
-KERNEL_LOOKAHEAD = 3
+#: How many stages ahead kernels start. Trivial stages take milliseconds and a kernel about a
+#: second to boot: with three, the load test's kernel started only as ingress did and the load
+#: test waited for it; with four it starts beside provision's. More only crowd two cores.
+KERNEL_LOOKAHEAD = 4
 NOTEBOOKS: dict[str, str] = {stage: f"{i:02d}_{stage}.ipynb" for i, stage in enumerate(STAGES, 1)}
 
 
@@ -131,9 +132,9 @@ class Pipeline:
         """Run the chosen stages; returns the exit code (0 passed, 1 failed)."""
         chosen = stages_to_run(self.config)
         cwd = str(project_root())
-        # report.html needs nbconvert, a second to import: do it while the stages run, not after them.
-        threading.Thread(target=_import_quietly, args=("nbconvert", "mistune"), name="preload", daemon=True).start()
-        # The first kernel boots while the run folder, run.json and papermill's import get ready.
+        # The first kernels boot while the run folder, run.json and papermill's import get ready. No import
+        # thread beside them: on two cores it slowed papermill's import, which the first stage waits for.
+        # report.html's nbconvert is imported by the thread that renders each stage's notebook as it ends.
         kernels = {stage: StageKernel(stage, cwd) for stage in chosen[:KERNEL_LOOKAHEAD]}
         self.folder.create()
         record = self._start_record()
@@ -142,6 +143,9 @@ class Pipeline:
         results: list[StageResult] = []
         failed = False
         interrupted = ""
+        from runbook.report.html_page import NotebookPages
+
+        self._pages = NotebookPages()  # report.html's notebook pages, rendered while the next stages run
         try:
             for index, stage in enumerate(chosen):
                 partial = interrupted == "load_test" and stage == "report" and self._partial_results()
@@ -156,6 +160,8 @@ class Pipeline:
                 for following in upcoming[:KERNEL_LOOKAHEAD]:
                     if following not in kernels:
                         kernels[following] = StageKernel(following, cwd)
+                if stage == "load_test":
+                    self._pages.start()  # the earlier notebooks render while Locust runs, not while short stages do
                 try:
                     result = self._run_stage(stage, index + 1, len(chosen), kernel)
                 except KeyboardInterrupt:
@@ -170,6 +176,8 @@ class Pipeline:
                     self.announce(f"!!! {stage} interrupted; {then} (interrupt again to stop at once)")
                 results.append(result)
                 self._record(record, result)
+                if result.notebook:
+                    self._pages.add(self.folder.path / result.notebook)
                 if result.status == FAILED:
                     failed = True
                     self._diagnose(stage, result)
@@ -234,7 +242,7 @@ class Pipeline:
         from runbook.report import html_page
 
         try:
-            path = html_page.write(self.folder)
+            path = html_page.write(self.folder, getattr(self, "_pages", None))
             self.announce(f"    report: {path}")
         except Exception as exc:
             log.warning("could not write report.html: %s", exc)
@@ -364,16 +372,6 @@ def _interruptible(work: Callable[[], None], kernel: StageKernel) -> None:
         raise
     if failure:
         raise failure[0]
-
-
-def _import_quietly(*modules: str) -> None:
-    import importlib
-
-    for module in modules:
-        try:
-            importlib.import_module(module)
-        except Exception as exc:  # report.html says so itself when it is written
-            log.info("preloading %s failed: %s", module, exc)
 
 
 def _quiet_after_interrupt() -> None:

