@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 #: second to boot: with three, the load test's kernel started only as ingress did and the load
 #: test waited for it; with four it starts beside provision's. More only crowd two cores.
 KERNEL_LOOKAHEAD = 4
+#: Seconds into the load test before report.html's pages render beside it: Locust starts first.
+PAGES_DELAY_S = 3.0
 NOTEBOOKS: dict[str, str] = {stage: f"{i:02d}_{stage}.ipynb" for i, stage in enumerate(STAGES, 1)}
 
 
@@ -161,7 +163,8 @@ class Pipeline:
                     if following not in kernels:
                         kernels[following] = StageKernel(following, cwd)
                 if stage == "load_test":
-                    self._pages.start()  # the earlier notebooks render while Locust runs, not while short stages do
+                    # The earlier notebooks render while Locust runs (after its own start), not while short stages do.
+                    self._pages.start(delay=PAGES_DELAY_S)
                 try:
                     result = self._run_stage(stage, index + 1, len(chosen), kernel)
                 except KeyboardInterrupt:
@@ -176,6 +179,8 @@ class Pipeline:
                     self.announce(f"!!! {stage} interrupted; {then} (interrupt again to stop at once)")
                 results.append(result)
                 self._record(record, result)
+                if stage == "load_test":
+                    self._pages.stop()  # the later stages are short: their notebooks render at the end
                 if result.notebook:
                     self._pages.add(self.folder.path / result.notebook)
                 if result.status == FAILED:

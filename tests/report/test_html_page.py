@@ -16,7 +16,13 @@ def test_pages_rendered_ahead_are_used_and_a_changed_notebook_is_rendered_again(
     pages = html_page.NotebookPages()
     pages.add(first)
     pages.add(second)
-    pages.start()
+    pages.start(delay=0)
+    pages.add(first.with_name("03_deploy.ipynb"))  # missing: its page fails quietly, write() would render it
+    import time
+
+    deadline = time.monotonic() + 30
+    while not (pages.page(first) and pages.page(second)) and time.monotonic() < deadline:
+        time.sleep(0.05)  # rendered in the thread (a stop during its delay would cancel it)
     pages.finish()
     assert pages.page(first) and pages.page(second)
     # One notebook written again after its page was made (a stage run again): its page is stale.
@@ -40,3 +46,15 @@ def test_pages_not_started_are_all_rendered_by_write(tmp_path):
     pages.add(folder.notebooks / "01_provision.ipynb")  # a run without a load test never starts the thread
     page = html_page.write(folder, pages).read_text()
     assert page.count('<details class="nb">') == 1 and "could not render" not in page
+
+
+def test_a_stop_before_the_delay_renders_nothing_ahead(tmp_path):
+    folder = RunFolder(tmp_path / "run").create()
+    folder.notebooks.mkdir(parents=True, exist_ok=True)
+    path = folder.notebooks / "01_provision.ipynb"
+    shutil.copy(ROOT / "tests" / "fixtures" / "tiny.ipynb", path)
+    pages = html_page.NotebookPages()
+    pages.add(path)
+    pages.start(delay=30)
+    pages.finish(timeout=5)  # returns at once: the thread ends in its delay
+    assert pages.page(path) is None and not pages._thread.is_alive()

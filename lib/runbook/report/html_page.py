@@ -71,10 +71,11 @@ def _notebook(path: Path, exporter: object) -> str:
 
 
 class NotebookPages:
-    """Executed notebooks rendered as their stages finish, in a thread, so that little is left for the end of a run.
+    """Executed notebooks rendered in a thread while the load test runs, so that little is left for the end.
 
-    add() queues a notebook; finish() waits for the queue; write() takes a page from here when its notebook has not
-    changed since it was rendered, and renders it itself otherwise.
+    add() queues a notebook; start(delay) renders the queue from `delay` seconds on (Locust's own start
+    first); stop() ends the thread after the notebook in hand: what is added after it is left to write().
+    write() takes a page from here when its notebook has not changed since, and renders the others itself.
     """
 
     def __init__(self) -> None:
@@ -84,17 +85,25 @@ class NotebookPages:
         self._queue: queue.Queue[Path | None] = queue.Queue()
         self._pages: dict[Path, tuple[int, str]] = {}  # notebook -> (its mtime when rendered, the page)
         self._thread = threading.Thread(target=self._run, name="notebook-pages", daemon=True)
+        self._go = threading.Event()
+        self.delay = 0.0
+        self.exporter: object | None = None  # nbconvert's, once made: write() uses it too
 
     def add(self, path: Path) -> None:
         self._queue.put(path)
 
-    def start(self) -> None:
-        """Render what was added, and what will be, from now on: while a long stage leaves the cores idle."""
-        if not self._thread.is_alive() and self._thread.ident is None:
+    def start(self, delay: float = 0.0) -> None:
+        if self._thread.ident is None:
+            self.delay = delay
             self._thread.start()
 
-    def finish(self, timeout: float = 30.0) -> None:
+    def stop(self) -> None:
         self._queue.put(None)
+        self._go.set()  # a thread still in its delay ends at once
+
+    def finish(self, timeout: float = 30.0) -> None:
+        """No more rendering here: stop, and wait for the notebook in hand."""
+        self.stop()
         if self._thread.ident is not None:
             self._thread.join(timeout)
 
@@ -106,15 +115,16 @@ class NotebookPages:
             return None
 
     def _run(self) -> None:
-        exporter = None
+        if self._go.wait(self.delay):
+            return  # stopped before it began
         while (path := self._queue.get()) is not None:
             try:
-                if exporter is None:
+                if self.exporter is None:
                     from nbconvert import HTMLExporter
 
-                    exporter = HTMLExporter(template_name="basic")
+                    self.exporter = HTMLExporter(template_name="basic")
                 stamp = path.stat().st_mtime_ns
-                self._pages[path] = (stamp, _notebook(path, exporter))
+                self._pages[path] = (stamp, _notebook(path, self.exporter))
             except Exception as exc:  # write() renders it again, and says what failed there
                 log.debug("rendering %s ahead failed: %s", path, exc)
 
@@ -140,7 +150,7 @@ def write(folder: RunFolder, pages: NotebookPages | None = None) -> Path:
     notebooks = sorted(folder.notebooks.glob("*.ipynb")) if folder.notebooks.is_dir() else []
     if pages is not None:
         pages.finish()
-    exporter = None
+    exporter = pages.exporter if pages is not None else None
     if notebooks:
         parts.append("<h2>Executed notebooks</h2>")
     for path in notebooks:
