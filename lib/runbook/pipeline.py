@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 KERNEL_LOOKAHEAD = 4
 #: Seconds into the load test before report.html's pages render beside it: Locust starts first.
 PAGES_DELAY_S = 3.0
+#: ... and before the kernels of the stages after it boot (three kernels at once would slow Locust's start).
+UPCOMING_DELAY_S = 2.0
 NOTEBOOKS: dict[str, str] = {stage: f"{i:02d}_{stage}.ipynb" for i, stage in enumerate(STAGES, 1)}
 
 
@@ -148,6 +150,9 @@ class Pipeline:
         from runbook.report.html_page import NotebookPages
 
         self._pages = NotebookPages()  # report.html's notebook pages, rendered while the next stages run
+        kernels_lock = threading.Lock()  # the load test's followers start from a timer
+        timers: list[threading.Timer] = []
+        closing = False
         try:
             for index, stage in enumerate(chosen):
                 partial = interrupted == "load_test" and stage == "report" and self._partial_results()
@@ -156,12 +161,26 @@ class Pipeline:
                     self._record(record, results[-1])
                     self.announce(f"--- {stage} skipped ({'interrupted' if interrupted else 'an earlier stage failed'})")
                     continue
-                # Warm up the next kernels while this stage runs.
-                kernel = kernels.pop(stage, None) or StageKernel(stage, cwd)
+                # Warm up the next kernels while this stage runs; during the load test, once Locust has started.
+                with kernels_lock:
+                    kernel = kernels.pop(stage, None) or StageKernel(stage, cwd)
                 upcoming = [s for s in chosen[index + 1:] if not (failed or interrupted) or s == "teardown"]
-                for following in upcoming[:KERNEL_LOOKAHEAD]:
-                    if following not in kernels:
-                        kernels[following] = StageKernel(following, cwd)
+
+                def warm_up(upcoming: list[str] = upcoming) -> None:
+                    with kernels_lock:
+                        if closing:
+                            return  # the run is over: nothing more to start
+                        for following in upcoming[:KERNEL_LOOKAHEAD]:
+                            if following not in kernels:
+                                kernels[following] = StageKernel(following, cwd)
+
+                if stage == "load_test":
+                    later = threading.Timer(UPCOMING_DELAY_S, warm_up)
+                    later.daemon = True
+                    later.start()
+                    timers.append(later)
+                else:
+                    warm_up()
                 if stage == "load_test":
                     # The earlier notebooks render while Locust runs (after its own start), not while short stages do.
                     self._pages.start(delay=PAGES_DELAY_S)
@@ -187,8 +206,12 @@ class Pipeline:
                     failed = True
                     self._diagnose(stage, result)
         finally:
-            for kernel in kernels.values():
-                kernel.stop()
+            for timer in timers:
+                timer.cancel()
+            with kernels_lock:
+                closing = True
+                for kernel in kernels.values():
+                    kernel.stop()
         self._write_html_report()
         if interrupted:
             record.update(finished=utc_now(), status=INTERRUPTED, verdict=None, exit_code=EXIT_INTERRUPTED)
