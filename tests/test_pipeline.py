@@ -308,3 +308,13 @@ def test_the_load_test_shows_progress_as_plain_lines_in_a_log(tmp_path, port):
     assert "\r" not in done.stdout and "\x1b" not in done.stdout  # no spinners in a log file
     assert done.stdout.index(lines[0]) > done.stdout.index("load_test started")
     assert done.stdout.index(lines[-1]) < done.stdout.index("load_test passed")
+
+
+def test_kernels_warmed_later_never_start_after_the_run_has_closed_its_pool(tmp_path):
+    from runbook.kernels import KernelPool
+
+    pool = KernelPool(str(ROOT))
+    pool.warm(["report", "publish"], delay=0.3)  # as during the load test
+    pool.close()  # a run that ended first (a short --run-time, an interrupt)
+    time.sleep(0.6)
+    assert pool._kernels == {} and all(not t.is_alive() for t in pool._timers)

@@ -128,3 +128,46 @@ def register_engine() -> None:
 
     papermill_engines.register(ENGINE, ReadyKernelEngine)
 
+
+
+class KernelPool:
+    """Kernels started ahead of their stages: take() one for a stage, warm() the ones after it.
+
+    warm() may wait a little first (while the load test's Locust starts, three kernels booting at once would
+    slow it): it then starts from a timer, under a lock, and never after close().
+    """
+
+    def __init__(self, cwd: str) -> None:
+        self.cwd = cwd
+        self._kernels: dict[str, StageKernel] = {}
+        self._lock = threading.Lock()
+        self._timers: list[threading.Timer] = []
+        self._closed = False
+
+    def take(self, stage: str) -> StageKernel:
+        with self._lock:
+            return self._kernels.pop(stage, None) or StageKernel(stage, self.cwd)
+
+    def warm(self, stages: list[str], delay: float = 0.0) -> None:
+        if delay > 0:
+            later = threading.Timer(delay, self.warm, args=(stages,))
+            later.daemon = True
+            self._timers.append(later)
+            later.start()
+            return
+        with self._lock:
+            if self._closed:
+                return  # the run is over: nothing more to start
+            for stage in stages:
+                if stage not in self._kernels:
+                    self._kernels[stage] = StageKernel(stage, self.cwd)
+
+    def close(self) -> None:
+        """Stop every kernel not taken, and any still to come."""
+        for timer in self._timers:
+            timer.cancel()
+        with self._lock:
+            self._closed = True
+            for kernel in self._kernels.values():
+                kernel.stop()
+            self._kernels.clear()

@@ -23,7 +23,7 @@ from runbook.core.config import STAGES, RunConfig, parameters_for, project_root
 from runbook.core.errors import EXIT_INTERRUPTED, ConfigError, RunbookError, StageFailed
 from runbook.core import progress
 from runbook.core.progress import Follower
-from runbook.kernels import ENGINE, KERNEL, StageKernel, register_engine
+from runbook.kernels import ENGINE, KERNEL, KernelPool, StageKernel, register_engine
 from runbook.github.rest_api import github_record
 from runbook.core.rundir import RunFolder, new_run_id, read_json, utc_now
 from runbook.stages import current_commit
@@ -139,7 +139,8 @@ class Pipeline:
         # The first kernels boot while the run folder, run.json and papermill's import get ready. No import
         # thread beside them: on two cores it slowed papermill's import, which the first stage waits for.
         # report.html's nbconvert is imported by the thread that renders each stage's notebook as it ends.
-        kernels = {stage: StageKernel(stage, cwd) for stage in chosen[:KERNEL_LOOKAHEAD]}
+        kernels = KernelPool(cwd)
+        kernels.warm(chosen[:KERNEL_LOOKAHEAD])
         self.folder.create()
         record = self._start_record()
         self.folder.write_run(record)
@@ -150,9 +151,6 @@ class Pipeline:
         from runbook.report.html_page import NotebookPages
 
         self._pages = NotebookPages()  # report.html's notebook pages, rendered while the next stages run
-        kernels_lock = threading.Lock()  # the load test's followers start from a timer
-        timers: list[threading.Timer] = []
-        closing = False
         try:
             for index, stage in enumerate(chosen):
                 partial = interrupted == "load_test" and stage == "report" and self._partial_results()
@@ -162,25 +160,9 @@ class Pipeline:
                     self.announce(f"--- {stage} skipped ({'interrupted' if interrupted else 'an earlier stage failed'})")
                     continue
                 # Warm up the next kernels while this stage runs; during the load test, once Locust has started.
-                with kernels_lock:
-                    kernel = kernels.pop(stage, None) or StageKernel(stage, cwd)
+                kernel = kernels.take(stage)
                 upcoming = [s for s in chosen[index + 1:] if not (failed or interrupted) or s == "teardown"]
-
-                def warm_up(upcoming: list[str] = upcoming) -> None:
-                    with kernels_lock:
-                        if closing:
-                            return  # the run is over: nothing more to start
-                        for following in upcoming[:KERNEL_LOOKAHEAD]:
-                            if following not in kernels:
-                                kernels[following] = StageKernel(following, cwd)
-
-                if stage == "load_test":
-                    later = threading.Timer(UPCOMING_DELAY_S, warm_up)
-                    later.daemon = True
-                    later.start()
-                    timers.append(later)
-                else:
-                    warm_up()
+                kernels.warm(upcoming[:KERNEL_LOOKAHEAD], delay=UPCOMING_DELAY_S if stage == "load_test" else 0.0)
                 if stage == "load_test":
                     # The earlier notebooks render while Locust runs (after its own start), not while short stages do.
                     self._pages.start(delay=PAGES_DELAY_S)
@@ -206,12 +188,7 @@ class Pipeline:
                     failed = True
                     self._diagnose(stage, result)
         finally:
-            for timer in timers:
-                timer.cancel()
-            with kernels_lock:
-                closing = True
-                for kernel in kernels.values():
-                    kernel.stop()
+            kernels.close()
         self._write_html_report()
         if interrupted:
             record.update(finished=utc_now(), status=INTERRUPTED, verdict=None, exit_code=EXIT_INTERRUPTED)
