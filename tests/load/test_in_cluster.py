@@ -101,13 +101,13 @@ class RecordingKubectl:
     def __call__(self, *args, timeout=60, check=True):
         self.calls.append(list(args))
         if args[:2] == ("auth", "can-i"):
-            return SimpleNamespace(stdout="no\n" if args[3] in self.refused else "yes\n", returncode=0)
+            return SimpleNamespace(stdout="no\n" if args[3] in self.refused else "yes\n", stderr="", returncode=0)
         if args[:2] == ("get", "pods"):
             component = args[args.index("-l") + 1].split("component=")[1]
             return SimpleNamespace(stdout=json.dumps({"items": [{"metadata": {"name": n}} for n in self.pods[component]]}),
-                                   returncode=0)
+                                   stderr="", returncode=0)
         if args[0] == "exec" and "cat" in args:
-            return SimpleNamespace(stdout="0\n", returncode=0)
+            return SimpleNamespace(stdout="0\n", stderr="", returncode=0)
         if args[0] == "cp":
             if self.fail_copy:
                 from runbook.core.errors import CommandError
@@ -121,8 +121,8 @@ class RecordingKubectl:
             if pod.startswith("w"):
                 (folder / f"requests.worker-{pod}-1.csv").write_text("time,service,side,round,response_ms,ok,error\n")
             subprocess.run(["cp", "-r", str(folder), args[2]], check=True)
-            return SimpleNamespace(stdout="", returncode=0)
-        return SimpleNamespace(stdout="", returncode=0)
+            return SimpleNamespace(stdout="", stderr="", returncode=0)
+        return SimpleNamespace(stdout="", stderr="", returncode=0)
 
 
 def test_every_pods_files_come_back_then_the_objects_go(tmp_path, monkeypatch):

@@ -294,9 +294,12 @@ def _generator_pods(pods: dict[str, dict[str, Any]]) -> ProcessSide | None:
     memory = np.vstack([pod["memory"] for pod in mine])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a reading no pod answered: nan, not zero
-        return ProcessSide("locust", mine[0]["t"], np.nansum(cpu, axis=0) * np.where(np.isnan(cpu).all(axis=0), np.nan, 1),
-                           np.nansum(memory, axis=0) * np.where(np.isnan(memory).all(axis=0), np.nan, 1),
-                           np.nanmax(cpu, axis=0), len(mine))
+        return ProcessSide("locust", mine[0]["t"], _sum_present(cpu), _sum_present(memory), np.nanmax(cpu, axis=0), len(mine))
+
+
+def _sum_present(rows: np.ndarray) -> np.ndarray:
+    """Per reading, the sum over the pods that answered; nan where none did."""
+    return np.where(np.isnan(rows).all(axis=0), np.nan, np.nansum(rows, axis=0))
 
 
 def _replicas(samples: Samples, t0: float) -> dict[str, dict[str, Series]]:

@@ -64,6 +64,10 @@ def _labels(component: str) -> dict[str, str]:
     return {**PART_OF, "app.kubernetes.io/component": component}
 
 
+def _selector(labels: dict[str, str]) -> str:
+    return ",".join(f"{key}={value}" for key, value in labels.items())
+
+
 def _waiting_script(locust: list[str]) -> str:
     """The container's shell: run Locust, keep its exit code, then wait for the runbook to collect /out."""
     return (f"{shlex.join(locust)}; echo $? > {OUT}/exit-code; "
@@ -146,7 +150,7 @@ def _check_permissions(load: ClusterLoad) -> None:
     lacking = []
     for verb, resource in PERMISSIONS:
         answer = load.kubectl("auth", "can-i", verb, resource, "--namespace", load.namespace, timeout=30, check=False)
-        if (getattr(answer, "stdout", "") or "").strip() != "yes":
+        if (answer.stdout or "").strip() != "yes":
             lacking.append(f"{verb} {resource}")
     if lacking:
         raise LoadTestError(f"--load-generator cluster needs, in namespace {load.namespace}: {', '.join(lacking)} "
@@ -155,8 +159,8 @@ def _check_permissions(load: ClusterLoad) -> None:
 
 
 def _pods(load: ClusterLoad, component: str) -> list[str]:
-    done = load.kubectl("get", "pods", "--namespace", load.namespace, "-l",
-                        ",".join(f"{k}={v}" for k, v in _labels(component).items()), "-o", "json", timeout=30)
+    done = load.kubectl("get", "pods", "--namespace", load.namespace, "-l", _selector(_labels(component)), "-o", "json",
+                        timeout=30)
     items = json.loads(done.stdout or "{}").get("items", [])
     return sorted(item["metadata"]["name"] for item in items)
 
@@ -164,8 +168,8 @@ def _pods(load: ClusterLoad, component: str) -> list[str]:
 def _exit_code(load: ClusterLoad, pod: str) -> int | None:
     """The pod's Locust exit code once it has one; None while it runs (or the pod is not up yet)."""
     done = load.kubectl("exec", "--namespace", load.namespace, pod, "--", "cat", f"{OUT}/exit-code", timeout=30, check=False)
-    text = (getattr(done, "stdout", "") or "").strip()
-    return int(text) if getattr(done, "returncode", 1) == 0 and text.lstrip("-").isdigit() else None
+    text = (done.stdout or "").strip()
+    return int(text) if done.returncode == 0 and text.lstrip("-").isdigit() else None
 
 
 def run(config: RunConfig, load: ClusterLoad, env: dict[str, str], locustfile: Path, out: Path,
@@ -178,7 +182,7 @@ def run(config: RunConfig, load: ClusterLoad, env: dict[str, str], locustfile: P
     objects = manifests(config, load, env, locustfile)
     applied = out / "cluster-load.json"
     applied.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, indent=1))
-    selector = ",".join(f"{k}={v}" for k, v in PART_OF.items())
+    selector = _selector(PART_OF)
     load.kubectl("apply", "--namespace", load.namespace, "-f", str(applied), timeout=60)
     say(f"load_test: Locust's master and {config.workers} workers start as pods in namespace {load.namespace} "
         f"({image()}), against {load.endpoint}")
@@ -208,7 +212,7 @@ def run(config: RunConfig, load: ClusterLoad, env: dict[str, str], locustfile: P
         # The pods go below: keep what they said first, for diagnostics.
         logs = load.kubectl("logs", "--namespace", load.namespace, "-l", selector, "--all-containers", "--prefix",
                             "--tail", "200", timeout=60, check=False)
-        (out / "locust-pods.log").write_text(getattr(logs, "stdout", "") or getattr(logs, "stderr", "") or "")
+        (out / "locust-pods.log").write_text(logs.stdout or logs.stderr or "")
         raise
     finally:
         try:
