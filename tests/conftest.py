@@ -22,7 +22,19 @@ if str(PACKAGE_DIR) not in sys.path[:1]:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A free port below the kernel's ephemeral range (32768 and up on Linux), so that no outgoing connection
+    of another test (Locust's, a kernel's) takes it between this choice and the server's bind."""
+    import random
+
+    for _ in range(200):
+        candidate = random.randint(20000, 32000)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return candidate
+    with socket.socket() as sock:  # everything there taken: any free port
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
