@@ -2,8 +2,9 @@
 
 Each trial starts the local stand-in with both sides' routes (the baseline under its own
 hosts, as --baseline gives), runs the load test exactly as the runbook does with a baseline
-(100 users, spawn 10/s, 0-1 s wait, a 2 s warm-up, then --run-time with every request sent to
-one side at random), keeps its request log, and judges it with the runbook's own statistics:
+(100 users, spawn 10/s, 0-1 s wait, --run-time with each service's requests sent to the two sides
+in random pairs, each user's first request left out), keeps its request log, and judges it with
+the runbook's own statistics:
 
 - A/A trials (both sides identical): how often any metric of any service is called "slower",
   how often the run would fail under load_test/slo.yaml, and how wide the intervals are.

@@ -7,10 +7,11 @@ round the services in turn with each service's Host header, and waits a random
 contains the service's text.
 
 With a baseline (the pull request's base deployed beside the change under its own
-hosts), every request goes to the candidate or the baseline, chosen at random, for
-the whole run: both sides share every second of the machine, so a slow second
-slows both alike. The first seconds (connections opening) are a warm-up that the
-comparison leaves out. Every request is recorded with its side and phase.
+hosts), a service's requests go to the candidate and the baseline in pairs in random
+order, for the whole run: both sides share every second of the machine, so a slow
+second slows both alike. Each user's first request (it opens the connection) is a
+warm-up that the comparison leaves out. Every request is recorded with its side and
+phase.
 
 The runbook runs this file with the locust CLI and sets the options below through
 the environment; it also works on its own:
@@ -52,14 +53,14 @@ def _options(parser, **_kwargs) -> None:
                        help="connect and read timeout of each request in seconds (default: 5); env LOAD_TEST_TIMEOUT")
     group.add_argument("--request-log", env_var="LOAD_TEST_REQUEST_LOG", default="",
                        help="CSV file to record every request in (time, service, side, round, ms, ok, error); "
-                       "round is 0 in the warm-up, 1 after it; with --processes or --worker, each worker writes "
+                       "round is 0 for a warm-up request, 1 otherwise; with --processes or --worker, each worker writes "
                        "its own part beside it (requests.worker-HOST-PID.csv); env LOAD_TEST_REQUEST_LOG")
     group.add_argument("--baseline-json", env_var="LOAD_TEST_BASELINE", default="",
-                       help="the baseline's services as JSON, same shape as --services-json: each request then goes "
-                       "to one side at random; env LOAD_TEST_BASELINE")
-    group.add_argument("--warmup", env_var="LOAD_TEST_WARMUP", type=float, default=0.0,
-                       help="seconds at the start whose requests are marked as warm-up (round 0) (default: 0); "
-                       "env LOAD_TEST_WARMUP")
+                       help="the baseline's services as JSON, same shape as --services-json: a service's requests then "
+                       "go to the two sides in pairs in random order; env LOAD_TEST_BASELINE")
+    group.add_argument("--warmup-requests", env_var="LOAD_TEST_WARMUP_REQUESTS", type=int, default=0,
+                       help="each user's first requests that are marked as warm-up (round 0): the first opens the "
+                       "user's connection (default: 0); env LOAD_TEST_WARMUP_REQUESTS")
 
 
 class Profile:
@@ -74,21 +75,35 @@ class Profile:
             raise ValueError(f"--request-timeout {options.request_timeout}: must be positive")
         if not self.services or any(not {"name", "host", "expect"} <= set(s) for s in self.services):
             raise ValueError("--services-json: each service needs name, host and expect")
-        if options.warmup < 0:
-            raise ValueError(f"--warmup {options.warmup}: must not be negative")
+        if options.warmup_requests < 0:
+            raise ValueError(f"--warmup-requests {options.warmup_requests}: must not be negative")
         self.wait_min, self.wait_max, self.timeout = options.wait_min, options.wait_max, options.request_timeout
-        self.warmup = options.warmup
-        self.started = time.time()
+        self.warmup_requests = options.warmup_requests
+        self.pending: dict[tuple[str, int], str] = {}  # (service, phase) -> the side the next request goes to
 
-    def side_and_round(self, service: str) -> tuple[str, int]:
+    def side_and_round(self, service: str, sent: int) -> tuple[str, int]:
         """Which side the next request goes to, and its phase (0: the warm-up, 1: measured).
 
-        With a baseline the side is drawn at random for every request. Alternating would
-        be no better: a user also goes round the services, so with two services it would
-        send each service to one side only.
+        sent: how many requests this user has sent before. Its first ones are warm-up whenever
+        they come (users keep starting through the ramp-up): the first opens the user's
+        connection, which costs a few milliseconds more than the others.
+
+        With a baseline, a service's requests go to the sides in pairs, in the order this
+        process sends them (all its users together): of two in a row, one goes to each side,
+        which one first drawn at random. So in any second the sides get the same number of
+        requests give or take one (one per worker with --processes), and a slow second weighs
+        on both alike; a coin for every request would give one side a few more of some seconds
+        than the other, which widens the comparison's interval. Pairs within each user would
+        balance the user, not the seconds: a user sends a service about one request a second.
         """
-        side = BASELINE if service in self.baseline and random.random() < 0.5 else CANDIDATE
-        return side, 0 if time.time() - self.started < self.warmup else 1
+        phase = 0 if sent < self.warmup_requests else 1
+        if service not in self.baseline:
+            return CANDIDATE, phase
+        side = self.pending.pop((service, phase), None)
+        if side is None:
+            side = random.choice((CANDIDATE, BASELINE))
+            self.pending[(service, phase)] = BASELINE if side == CANDIDATE else CANDIDATE
+        return side, phase
 
 
 PROFILE: Profile | None = None
@@ -127,13 +142,15 @@ class EchoUser(FastHttpUser):
     def on_start(self) -> None:
         # Start each user at a random service so that both get traffic from the first second.
         self.turn = random.randrange(len(PROFILE.services))
+        self.sent = 0
 
     @task
     def echo(self) -> None:
         service = PROFILE.services[self.turn % len(PROFILE.services)]
         self.turn += 1
         # A service the base does not have has nothing to be compared with: it is all candidate.
-        side, round_number = PROFILE.side_and_round(service["name"])
+        side, round_number = PROFILE.side_and_round(service["name"], self.sent)
+        self.sent += 1
         if side == BASELINE:
             service = PROFILE.baseline[service["name"]]
         name = service["name"] if side == CANDIDATE else f"{service['name']} (baseline)"

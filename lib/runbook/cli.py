@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     verdict.add_argument("--slo", default=defaults.slo, help="service-level objectives to check (default: %(default)s)")
     verdict.add_argument("--baseline", default=defaults.baseline, metavar="REF",
                          help="a git commit (in CI the pull request's base, HEAD^1) whose k8s/ is deployed beside the "
-                         "change and compared with it under the same load, each request sent to one side at random")
+                         "change and compared with it under the same load, the requests sent to both sides in random pairs")
     verdict.add_argument("--require-baseline", action="store_true",
                          help="fail the run when the baseline cannot be compared (no k8s/ there, or it failed to deploy)")
     verdict.add_argument("--inject-delay", default=defaults.inject_delay, metavar="SERVICE=MS",

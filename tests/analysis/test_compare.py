@@ -149,6 +149,10 @@ def test_a_window_of_fewer_blocks_than_the_minimum_is_too_short_to_judge():
     assert compare.headline({"foo": changes}).startswith("not judged: the run is too short (fewer than 8 blocks")
     enough = sides(base * 2, base, seconds=compare.BLOCK_S * compare.MIN_BLOCKS)
     assert compare.compare(enough, ["foo"], LIMITS)["foo"]["p50"].verdict == compare.SLOWER
+    # The shortest --run-time the configuration lets a comparison have is that minimum.
+    from runbook.core.config import COMPARISON_MIN_S
+
+    assert COMPARISON_MIN_S == compare.MIN_BLOCKS * compare.BLOCK_S
 
 
 def test_the_change_over_time_ends_where_the_whole_window_does():

@@ -145,7 +145,7 @@ def test_a_compared_document_parses_back_to_itself(compared):
     (("comparison", "block_s"), None, "result.json: comparison.block_s is not a number: None"),
     (("comparison", "resamples"), [], "result.json: comparison.resamples is not a number: []"),
     (("comparison", "family_alpha"), "5%", "result.json: comparison.family_alpha is not a number: '5%'"),
-    (("comparison", "warmup_s"), "3 s", "result.json: comparison.warmup_s is not a number: '3 s'"),
+    (("comparison", "warmup_requests"), "one", "result.json: comparison.warmup_requests is not a number: 'one'"),
     (("comparison", "confidence"), "95%", "result.json: comparison.confidence is not a number: '95%'"),
     (("comparison", "baseline_services", "foo", "rps"), "x", "result.json: comparison.baseline_services.foo.rps is not a number: 'x'"),
     (("server",), [], "result.json: server is not an object"),

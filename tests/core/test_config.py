@@ -169,8 +169,8 @@ def test_config_is_immutable():
     (dict(inject_delay='foo=10001'), 'inject_delay', "inject_delay='foo=10001': the milliseconds must be greater than 0 and at most 10000"),
     (dict(inject_delay='foo=5,bar'), 'inject_delay', "inject_delay='bar': expected SERVICE=MS with SERVICE one of foo, bar"),
     (dict(inject_delay='foo=5=3'), 'inject_delay', "inject_delay='foo=5=3': the milliseconds expected a number"),
-    (dict(baseline="HEAD", run_time=12), 'run_time', "run_time=12: with --baseline the comparison measures what "
-     "follows the ramp-up and 2 s (12 s here): give it longer than that"),
+    (dict(baseline="HEAD", run_time=7), 'run_time', "run_time=7: with --baseline at least 8s: the comparison "
+     "resamples blocks of 1 s and needs at least 8 of them"),
     (dict(inject_delay='foo=5'), 'inject_delay', "inject_delay='foo=5': it calibrates the comparison with the base: give "
      "--baseline too (without one it would only slow the service down, and nothing would judge it)"),
     (dict(usres=10), 'usres', "usres=10: unknown parameter; known: assets_branch, baseline, cluster_name, context, "

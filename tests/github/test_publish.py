@@ -363,7 +363,7 @@ def comparison_section(verdict="slower"):
                   "candidate": 3.0, "p_value": 0.001}
     foo["p99"] = {**metric, "change": None, "low": None, "high": None, "verdict": "too few requests", "p_value": None}
     return {"baseline": {"ref": "HEAD^1", "sha": "b" * 40}, "available": True, "why": "", "design": "interleaved",
-            "warmup_s": 2, "measured_s": 30, "block_s": 2.0, "resamples": 2000, "confidence": 0.95, "family_alpha": 0.05,
+            "warmup_requests": 1, "measured_s": 30, "block_s": 2.0, "resamples": 2000, "confidence": 0.95, "family_alpha": 0.05,
             "verdict": "slower", "failed": False,
             "headline": "all fine @everyone [click](https://evil.example)", "services": {"foo": foo}}
 

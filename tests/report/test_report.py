@@ -291,7 +291,7 @@ def test_a_compared_run_reports_both_sides_one_number_per_figure_and_the_change_
     baseline = {"ref": "HEAD^1", "sha": "b" * 40, "available": True, "why": "", "services": []}
     report = build_report(tmp_path / "load_test", tmp_path / "report", "local", describe("local"), "a" * 40, baseline=baseline)
     comparison = report.result["comparison"]
-    assert (comparison["design"], comparison["warmup_s"], comparison["measured_s"]) == ("interleaved", 3, 40)
+    assert (comparison["design"], comparison["warmup_requests"], comparison["measured_s"]) == ("interleaved", 1, 40)
     p50 = comparison["services"]["foo"]["p50"]
     # 40 s of 3 ms against 2 ms: +50%, far beyond the shipped 10% limit; p95 and p99 lack the requests.
     assert (p50["change"], p50["verdict"], p50["beyond_limit"]) == (0.5, "slower", True)
@@ -302,7 +302,7 @@ def test_a_compared_run_reports_both_sides_one_number_per_figure_and_the_change_
     assert p50["baseline"] == comparison["baseline_services"]["foo"]["p50_ms"] == 2.0
     summary = (tmp_path / "report" / "summary.md").read_text()
     assert "| `foo` | p50 | 2.0 ms | 3.0 ms | +50% (" in summary and "slower (over the limit)" in summary
-    assert "each request went to one side at random for 40 s after a 3 s warm-up" in summary
+    assert "for 40 s each service's requests went to the two sides in pairs in random order" in summary
     assert "![Change against the baseline over time](change.png)" in summary
     assert imread(tmp_path / "report" / "change.png").std() > 0  # drawn, not blank
     written = json.loads((tmp_path / "report" / "result.json").read_text())
@@ -314,7 +314,7 @@ def test_a_change_its_interval_calls_but_holm_does_not_is_marked_and_explained()
 
     entry = {"change": 0.04, "low": 0.01, "high": 0.07, "verdict": "no significant change", "limit": 0.1,
              "beyond_limit": False, "candidate": 2.08, "baseline": 2.0, "p_value": 0.02}
-    comparison = {"measured_s": 30, "warmup_s": 2, "block_s": 2.0, "confidence": 0.95, "family_alpha": 0.05,
+    comparison = {"measured_s": 30, "warmup_requests": 1, "block_s": 2.0, "confidence": 0.95, "family_alpha": 0.05,
                   "services": {"foo": {"p50": entry}}}
     text = render_comparison(comparison)
     assert "| `foo` | p50 | 2.0 ms | 2.1 ms | +4% (+1%..+7%) | no significant change * | 10% |" in text

@@ -53,14 +53,14 @@ def write_server_samples(folder, foo_counted=100, locust_cpu=(40.0, 95.0, 96.0),
 
 
 def write_compared(folder, run_time=40):
-    """A comparison's request log: a 3 s warm-up (round 0), then both sides interleaved; baseline 2 ms, candidate 3 ms."""
+    """A comparison's request log: five warm-up requests (round 0), then both sides interleaved; baseline 2 ms, candidate 3 ms."""
     folder.mkdir(parents=True, exist_ok=True)
     profile = {
         "users": 10, "spawn_rate": 10.0, "run_time_s": run_time, "wait_min_s": 0.0, "wait_max_s": 1.0,
         "request_timeout_s": 5.0, "endpoint": "http://127.0.0.1:8080",
         "services": [{"name": "foo", "host": "foo.localhost", "expect": "foo"}],
         "baseline_services": [{"name": "foo", "host": "foo.baseline.localhost", "expect": "foo"}],
-        "schedule": {"design": "interleaved", "warmup_s": 3, "measured_s": run_time},
+        "schedule": {"design": "interleaved", "warmup_requests": 1, "measured_s": run_time},
         "started": "2026-01-01T00:00:00+00:00", "finished": "2026-01-01T00:03:00+00:00",
     }
     (folder / "profile.json").write_text(json.dumps(profile))

@@ -111,7 +111,7 @@ def test_a_p95_limit_no_run_can_meet_fails_the_run_with_the_check_in_the_summary
 @pytest.mark.notebooks
 def test_the_change_against_its_own_commit_with_a_delay_on_one_service(tmp_path, port):
     # The base is this very commit: bar's sides are identical, foo's candidate answers 20 ms later.
-    # 16 s with 20 users started at once: 3 s of warm-up, 13 s measured; p50 and p95 have the requests, p99 not.
+    # 16 s with 20 users started at once, all measured but each user's first request; p50 and p95 have the requests, p99 not.
     # Within a generous limit the run passes...
     generous = tmp_path / "slo.yaml"
     generous.write_text("default:\n  regression: {p50: 100, p95: 100, p99: 100}\n")
@@ -124,14 +124,16 @@ def test_the_change_against_its_own_commit_with_a_delay_on_one_service(tmp_path,
     from runbook.analysis.result_document import parse
 
     assert parse(result) == result  # the one definition: what the report writes is what publish reads back
-    assert (comparison["design"], comparison["warmup_s"], comparison["measured_s"]) == ("interleaved", 3, 13)
+    assert (comparison["design"], comparison["warmup_requests"], comparison["measured_s"]) == ("interleaved", 1, 16)
     rows = (run / "load_test" / "requests.csv").read_text().splitlines()
     assert rows[0] == "time,service,side,round,response_ms,ok,error"
     seen = {tuple(r.split(",")[1:4]) for r in rows[1:]}
-    # Both sides of both services, in the warm-up (0) and after it (1): every request drew its side.
+    # Both sides of both services, in the warm-up (0: users' first requests) and after it (1).
     assert seen == {(name, side, phase) for name in ("foo", "bar") for side in ("candidate", "baseline") for phase in "01"}
     profile = json.loads((run / "load_test" / "profile.json").read_text())
-    assert profile["schedule"] == {"design": "interleaved", "warmup_s": 3, "measured_s": 13}
+    assert profile["schedule"] == {"design": "interleaved", "warmup_requests": 1, "measured_s": 16}
+    # Every user's first request, and only it, is the warm-up: 20 users, 20 requests in round 0.
+    assert sum(r.split(",")[3] == "0" for r in rows[1:]) == 20
     verified = json.loads((run / "verify.json").read_text())["services"]
     assert {(v["host"], v["side"]) for v in verified} >= {("foo.baseline.localhost", "baseline"), ("bar.baseline.localhost", "baseline")}
     assert (run / "baseline" / "k8s" / "charts" / "echo" / "Chart.yaml").is_file()

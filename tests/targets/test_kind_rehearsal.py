@@ -117,11 +117,11 @@ def test_port_forward_mode_opens_a_forward_per_stage_and_maps_no_port(tmp_path, 
 def test_the_kind_path_with_a_baseline_deploys_and_compares_both_sides(tmp_path, rehearsal):
     state, env, port = rehearsal
     run = tmp_path / "run"
-    # 5 s (3 s of warm-up, 2 s measured) is far too short for a verdict (fewer blocks than the comparison judges),
-    # and this rehearses the path, not the statistics. So no regression limit can fail it.
+    # 8 s, the shortest run a comparison takes, is short for a verdict, and this rehearses the path, not the
+    # statistics. So no regression limit can fail it.
     slo = tmp_path / "slo.yaml"
     slo.write_text("default: {regression: {p50: 100, p95: 100, p99: 100}}\n")
-    done = run_cli("run", "--target", "kind", "--run-time", "5s", "--users", "20", "--spawn-rate", "20", "--slo", str(slo),
+    done = run_cli("run", "--target", "kind", "--run-time", "8s", "--users", "20", "--spawn-rate", "20", "--slo", str(slo),
                    "--baseline", "HEAD", "--ingress-port", str(port), "--output-dir", str(run), env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     upgrades = [c.split() for c in commands_of(state, "helm") if c.startswith("upgrade")]

@@ -1,8 +1,9 @@
 """The comparison of the candidate (the change) with the baseline (the pull request's base).
 
-The design (the locustfile): after a short warm-up, every request goes to the candidate or
-the baseline, drawn at random, so both sides share every second of the machine, of Traefik
-and of the cluster. Per service and metric the change is the candidate's value over the
+The design (the locustfile): from the first second, a service's requests go to the candidate
+and the baseline in pairs in random order, so both sides share every second of the machine,
+of Traefik and of the cluster, in equal numbers; each user's first request (it opens the
+connection) is a warm-up left out. Per service and metric the change is the candidate's value over the
 measured window against the baseline's: the ratio for the percentiles of successes (shown
 as +18%), the difference for the failure ratio.
 
@@ -25,9 +26,8 @@ and the correction still says "no significant change", the table says why.
 
 Not judged: a percentile unless each side has at least MIN_BEYOND successes above it over
 the window (the p99 of 40 requests is their maximum), and nothing in a window of fewer than
-MIN_BLOCKS blocks (too few to resample). Throughput is not compared: each request's side is
-a coin toss, so both sides get the same share of requests whatever their speed; a slower
-side shows in its latency.
+MIN_BLOCKS blocks (too few to resample). Throughput is not compared: the sides take turns, so both get
+the same share of requests whatever their speed; a slower side shows in its latency.
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ class ComparisonSection(TypedDict, total=False):
     available: bool
     why: str
     design: str
-    warmup_s: float
+    warmup_requests: int  # each user's first requests, left out
     measured_s: float
     block_s: float
     resamples: int
@@ -253,7 +253,7 @@ def _comparison_section(raw: Any) -> dict[str, Any] | None:
                 metric, *(_number(c.get(k), f"{where}.{k}", allow_none=True) for k in ("change", "low", "high")),
                 c["verdict"], *(_number(c.get(k), f"{where}.{k}", allow_none=True) for k in ("candidate", "baseline", "limit", "p_value")))
     numbers = {key: _number(raw.get(key), f"comparison.{key}")
-               for key in ("warmup_s", "measured_s", "block_s", "resamples", "confidence", "family_alpha")}
+               for key in ("warmup_requests", "measured_s", "block_s", "resamples", "confidence", "family_alpha")}
     return {
         "baseline": baseline, "available": True, "why": str(raw.get("why", ""))[:300], "design": "interleaved", **numbers,
         "injected_delay_ms": {str(name): _number(ms, f"comparison.injected_delay_ms.{name}")

@@ -78,7 +78,7 @@ class Requests:
     t: np.ndarray  # epoch seconds when it was recorded (its end)
     latency_ms: np.ndarray
     ok: np.ndarray
-    measured: np.ndarray  # False for a comparison's warm-up
+    measured: np.ndarray  # False for a comparison's warm-up (each user's first request)
 
     def window(self) -> Requests:
         """The measured requests only."""
@@ -89,11 +89,11 @@ class Requests:
 @dataclass
 class LoadTestResults:
     profile: dict[str, object]
-    services: dict[str, ServiceStats]  # the candidate (the change); with a baseline, after the warm-up only
+    services: dict[str, ServiceStats]  # the candidate (the change); with a baseline, its warm-up left out
     users_t: np.ndarray
     users: np.ndarray
     bucket_s: float
-    baseline: dict[str, ServiceStats] = field(default_factory=dict)  # the baseline, after the warm-up, by service
+    baseline: dict[str, ServiceStats] = field(default_factory=dict)  # the baseline, its warm-up left out, by service
     #: (service, side) -> every request, the warm-up included (the comparison takes Requests.window())
     requests: dict[tuple[str, str], Requests] = field(default_factory=dict)
     t0: float = 0.0  # the epoch second the charts' "seconds since start" count from

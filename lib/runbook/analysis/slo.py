@@ -72,7 +72,7 @@ def _objectives(where: str, raw: Any, base: Objectives | None) -> Objectives:
         for metric, limit in raw["regression"].items():
             if metric == "throughput":
                 raise ConfigError(f"{where}.regression.throughput", limit,
-                                  "the comparison no longer judges throughput: each request goes to a side at random, so "
+                                  "the comparison no longer judges throughput: the sides take turns, so "
                                   "both sides get the same share of requests whatever their speed (a slower side shows "
                                   "in its latency); remove the key, or use min_throughput_ratio for the candidate")
             if metric not in REGRESSION_METRICS:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import math
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -34,8 +33,8 @@ INGRESS_MODES: tuple[str, ...] = ("nodeport", "port-forward")
 #: Where Locust runs: on this machine (one process, or --processes), or as a master and workers in the cluster.
 LOAD_GENERATORS: tuple[str, ...] = ("local", "cluster")
 
-#: With a baseline, the comparison leaves out the ramp-up and this many seconds after it (the last users start).
-COMPARISON_EDGE_S = 2
+#: With a baseline, the shortest --run-time: the comparison needs 8 blocks of 1 s (analysis.compare checks they agree).
+COMPARISON_MIN_S = 8
 
 _DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s?)?$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -301,10 +300,9 @@ class RunConfig:
         users, spawn_rate = _int("users", raw["users"], 1, 100_000), _float("spawn_rate", raw["spawn_rate"], 0.0, 10_000.0, open_low=True)
         run_time = parse_duration("run_time", raw["run_time"])
         processes, load_generator, workers = _generator(raw, target)
-        warmup = math.ceil(users / spawn_rate) + COMPARISON_EDGE_S
-        if baseline and run_time <= warmup:
-            raise ConfigError("run_time", raw["run_time"], f"with --baseline the comparison measures what follows the "
-                              f"ramp-up and {COMPARISON_EDGE_S} s ({warmup} s here): give it longer than that")
+        if baseline and run_time < COMPARISON_MIN_S:
+            raise ConfigError("run_time", raw["run_time"], f"with --baseline at least {COMPARISON_MIN_S}s: the comparison "
+                              "resamples blocks of 1 s and needs at least 8 of them")
         return cls(
             target=target,
             users=users,

@@ -12,12 +12,10 @@ import numpy as np
 class LoadTestProgress:
     """Reads the request log as Locust writes it and sums it up: elapsed, users, req/s, failures, p95."""
 
-    def __init__(self, request_log: Path, total_s: float, users: int, spawn_rate: float, warmup_s: float = 0.0,
-                 parts: str = "") -> None:
+    def __init__(self, request_log: Path, total_s: float, users: int, spawn_rate: float, parts: str = "") -> None:
         self.request_log = request_log
         self.parts = parts  # with workers: the glob of their own logs beside request_log
         self.total_s = total_s
-        self.warmup_s = warmup_s  # a comparison's warm-up, left out of its numbers
         self.users = users
         self.spawn_rate = spawn_rate
         self.started = time.monotonic()
@@ -65,11 +63,9 @@ class LoadTestProgress:
                 f"{rate:.1f} req/s, {self.requests:,} requests, {self.failures:,} failed, p95 so far {p95}")
 
     def phase(self, elapsed: float) -> str:
-        """What the run is doing: users still starting, the warm-up a comparison leaves out, measuring, finishing."""
+        """What the run is doing: users still starting, measuring, finishing."""
         if elapsed >= self.total_s:
             return "finishing (requests in flight)"
-        if elapsed < self.warmup_s:
-            return "warm-up (not compared)"
         if elapsed < self.users / self.spawn_rate:
             return "ramping up"
         return "measuring"

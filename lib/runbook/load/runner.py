@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from runbook.core import commands
-from runbook.core.config import COMPARISON_EDGE_S, RunConfig, format_duration, project_root
+from runbook.core.config import RunConfig, format_duration, project_root
 from runbook.load import in_cluster
 from runbook.load.live import LoadTestProgress
 from runbook.core.errors import LoadTestError, TargetNotReady, TargetUnreachable, WaitTimeout, tail
@@ -59,7 +59,7 @@ class LoadTestRun:
     locust_exit_code: int
     requests: int
     failures: int
-    schedule: dict[str, Any] | None = None  # with a baseline: the warm-up and the measured window (schedule())
+    schedule: dict[str, Any] | None = None  # with a baseline: how the sides share the load (schedule())
     baseline_services: list[dict[str, str]] | None = None
     interrupted: bool = False  # Ctrl-C or SIGTERM: the numbers cover only the time before it
     server_readings: dict[str, list[int]] | None = None  # per source of the server side: [taken, missing]
@@ -98,20 +98,19 @@ def locustfile_path() -> Path:
     return project_root() / "load_test" / "locustfile.py"
 
 
-def warmup_seconds(config: RunConfig) -> int:
-    """The ramp-up and a margin (the last users to start open their connections then): left out of a comparison."""
-    return math.ceil(config.users / config.spawn_rate) + COMPARISON_EDGE_S
+#: With a baseline, each user's first requests are left out of the comparison: the first opens its connection.
+WARMUP_REQUESTS = 1
 
 
 def schedule(config: RunConfig) -> dict[str, Any]:
-    """How a comparison's load is laid out: the same --run-time as without a baseline, its warm-up left out.
+    """How a comparison's load is laid out: the same --run-time as without a baseline, all of it measured.
 
-    Every request goes to the candidate or the baseline at random from the first second
-    (the locustfile), so both sides share every second of the machine and of the cluster;
-    the comparison measures what follows the ramp-up, when every user runs.
+    A service's requests go to the candidate and the baseline in pairs in random order from
+    the first second (the locustfile), so both sides share every second of the machine and of
+    the cluster, the ramp-up included. Left out: each user's first request, which opens its
+    connection (a few milliseconds more) and comes whenever that user starts.
     """
-    warmup = min(warmup_seconds(config), config.run_time)
-    return {"design": "interleaved", "warmup_s": warmup, "measured_s": config.run_time - warmup}
+    return {"design": "interleaved", "warmup_requests": WARMUP_REQUESTS, "measured_s": config.run_time}
 
 
 def locust_command(config: RunConfig, out: Path, endpoint: str, locustfile: Path) -> list[str]:
@@ -157,7 +156,7 @@ def locust_environment(
         env["LOAD_TEST_REQUEST_LOG"] = str(request_log)
     if baseline:
         env["LOAD_TEST_BASELINE"] = _services_json(baseline)
-        env["LOAD_TEST_WARMUP"] = f"{schedule(config)['warmup_s']:g}"
+        env["LOAD_TEST_WARMUP_REQUESTS"] = str(WARMUP_REQUESTS)
     return env
 
 
@@ -202,7 +201,7 @@ def run_load_test(
 ) -> LoadTestRun:
     """Run the profile against host:port; write CSVs, HTML report, request log and profile.json to out.
 
-    With baseline services, every request goes to one side at random after a warm-up (schedule()).
+    With baseline services, the requests go to both sides in random pairs (schedule()).
     The sampler reads the target's server side (sampling) and Locust's own process into out/server/.
     With cluster, Locust runs as pods in the cluster (in_cluster) and its files come back into out.
     """
@@ -221,8 +220,7 @@ def run_load_test(
     env = locust_environment(config, services, request_log, baseline)
     started, clock = utc_now(), time.monotonic()
     total = config.run_time
-    watch = LoadTestProgress(request_log, total, config.users, config.spawn_rate,
-                             warmup_s=schedule(config)["warmup_s"] if compare else 0.0, parts=WORKER_PARTS)
+    watch = LoadTestProgress(request_log, total, config.users, config.spawn_rate, parts=WORKER_PARTS)
     sampler, processes = _sampler(out / SERVER, sampling or Sampling())
     interrupted = False
     if cluster is not None:

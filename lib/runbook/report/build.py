@@ -73,16 +73,16 @@ def expected_requests(profile: dict[str, Any], mean_latency_s: float, services: 
 
     Each user waits wait_min..wait_max (mean in the middle) after a response, so it sends one
     request per (mean wait + mean latency). Users start at spawn_rate per second. With a
-    baseline, the window measured is the one after the warm-up, and each request goes to the
-    candidate with a chance of one half.
+    baseline, each user's first requests are a warm-up left out, and half the rest go to the
+    candidate.
     """
     users, rate = float(profile["users"]), float(profile["spawn_rate"])
     cycle = (float(profile["wait_min_s"]) + float(profile["wait_max_s"])) / 2 + mean_latency_s
     schedule = profile.get("schedule")
-    start = float(schedule["warmup_s"]) if schedule else 0.0
-    user_seconds = _user_seconds(users, rate, float(profile["run_time_s"])) - _user_seconds(users, rate, start)
-    share = 0.5 if schedule else 1.0
-    return user_seconds * share / max(cycle, 1e-6) / max(services, 1)
+    sent = _user_seconds(users, rate, float(profile["run_time_s"])) / max(cycle, 1e-6)
+    if schedule:
+        sent = max(sent - users * float(schedule["warmup_requests"]), 0.0) / 2
+    return sent / max(services, 1)
 
 
 def _user_seconds(users: float, rate: float, until: float) -> float:
@@ -140,7 +140,7 @@ def comparison_document(results: LoadTestResults, slo: SLO, baseline: dict[str, 
     changes = compare.compare(results.requests, compared, slo)
     return {
         "baseline": baseline, "available": True, "why": baseline.get("why") or "",
-        "design": "interleaved", "warmup_s": schedule["warmup_s"], "measured_s": schedule["measured_s"],
+        "design": "interleaved", "warmup_requests": schedule["warmup_requests"], "measured_s": schedule["measured_s"],
         "block_s": compare.BLOCK_S, "resamples": compare.RESAMPLES, "confidence": compare.CONFIDENCE,
         "family_alpha": compare.FAMILY_ALPHA,
         "injected_delay_ms": dict(results.profile.get("injected_delays") or {}),

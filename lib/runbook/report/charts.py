@@ -55,7 +55,7 @@ def throughput(results: LoadTestResults, subtitle: str) -> Figure:
     users.set_ylabel("users")
     users.set_ylim(bottom=0)
     _legend(axes, users)
-    both = " and side (each request to one side at random)" if results.compared else ""
+    both = " and side (requests to both sides in random pairs)" if results.compared else ""
     axes.set_title(f"Throughput per service{both} ({results.bucket_s:g}s buckets)\n{subtitle}", fontsize=10)
     return figure
 

@@ -57,10 +57,11 @@ def render_comparison(comparison: dict[str, Any]) -> str:
     from runbook.analysis.compare import LABELS, Change
 
     lines = ["#### Change against the baseline", "",
-             f"Both sides under the same load at every moment: each request went to one side at random for "
-             f"{comparison['measured_s']:g} s after a {comparison['warmup_s']:g} s warm-up. Candidate against baseline over "
-             f"that window, with a {comparison['confidence']:.0%} interval from resampling blocks of "
-             f"{comparison['block_s']:g} s (both sides of a block together).", "",
+             f"Both sides under the same load at every moment: for {comparison['measured_s']:g} s each service's "
+             f"requests went to the two sides in pairs in random order (each user's first request, which opens its "
+             f"connection, left out). Candidate against baseline over that window, with a "
+             f"{comparison['confidence']:.0%} interval from resampling blocks of {comparison['block_s']:g} s (both "
+             f"sides of a block together).", "",
              "| service | metric | baseline | candidate | change (interval) | verdict | limit |", "|---|---|---|---|---|---|---|"]
     corrected = False
     for name, metrics in comparison["services"].items():
@@ -131,8 +132,7 @@ def render_summary(
     if compared:
         base = comparison["baseline"]  # type: ignore[index]
         lines.append(f"- **Baseline**: {inert(base['ref'], 100)} at `{base['sha'][:12]}`, deployed beside the change under its "
-                     f"own hosts; each request sent to one side at random, {comparison['measured_s']:g} s measured after a "  # type: ignore[index]
-                     f"{comparison['warmup_s']:g} s warm-up")  # type: ignore[index]
+                     f"own hosts; requests sent to both sides in random pairs, {comparison['measured_s']:g} s measured")  # type: ignore[index]
         for name, ms in (comparison.get("injected_delay_ms") or {}).items():  # type: ignore[union-attr]
             lines.append(f"- **Injected delay**: `{name}`'s candidate side answers {ms:g} ms later (`--inject-delay`, "
                          "a calibration of the comparison, not a change of the service)")
@@ -141,7 +141,7 @@ def render_summary(
         render_table(result),
         "",
         "Times in ms, from successful requests only; RPS counts every request."
-        + (" The candidate's requests after the warm-up (about half of all; the baseline's are in the comparison below)."
+        + (" The candidate's requests (half of all, users' first requests left out; the baseline's are in the comparison below)."
            if compared else ""),
     ]
     if compared:
