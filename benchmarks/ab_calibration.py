@@ -91,6 +91,7 @@ def judge(folder: Path, block_s: float) -> dict[str, object]:
                     for name, metrics in changes.items() for m, c in metrics.items()},
         "slower": [f"{name}.{m}" for name, metrics in changes.items() for m, c in metrics.items() if c.verdict == compare.SLOWER],
         "failed": any(c.beyond_limit for metrics in changes.values() for c in metrics.values()),
+        "beyond_limit": [f"{name}.{m}" for name, metrics in changes.items() for m, c in metrics.items() if c.beyond_limit],
         "excludes_zero": [f"{name}.{m}" for name, metrics in changes.items() for m, c in metrics.items()
                           if c.interval_excludes_zero],
         "baseline_ms": {f"foo.{m}": compare.window_value(m, results.requests[("foo", "baseline")].window())
@@ -124,6 +125,7 @@ def summarise(trials: list[dict], block_s: float) -> dict[str, object]:
                 changes = [t["metrics"][key]["change"] for t in group if t["metrics"][key]["change"] is not None]
                 row[f"foo_{metric}_effect"] = round(statistics.mean(changes), 3) if changes else None
                 row[f"foo_{metric}_called_slower"] = sum(t["metrics"][key]["verdict"] == compare.SLOWER for t in group)
+                row[f"foo_{metric}_beyond_limit"] = sum(key in t["beyond_limit"] for t in group)
             row["runs_failed"] = sum(t["failed"] for t in group)
             row["bar_called_slower"] = sum(any(m.startswith("bar.") for m in t["slower"]) for t in group)
         rows.append(row)

@@ -69,9 +69,9 @@ def test_every_relative_link_in_the_readme_and_docs_resolves():
 OTHER_TOOLS = {
     # locust, and the locustfile's own options
     "--headless", "--host", "--csv", "--html", "--run-time", "--users", "--spawn-rate", "--processes", "--stop-timeout",
-    "--services-json", "--baseline-json", "--request-log", "--warmup",
+    "--services-json", "--baseline-json", "--request-log", "--warmup-requests",
     # the stand-in, the benchmarks, `runbook tools` and `runbook compare`
-    "--delay", "--pairs", "--source", "--rows", "--checkout", "--trials", "--workers", "--delays", "--block-s",
+    "--delay", "--pairs", "--source", "--rows", "--checkout", "--trials", "--workers", "--delays", "--block-s", "--aa", "--per-delay",
     "--rejudge", "--tests", "--only", "--dest", "--mirror", "--check", "--help",
     # pytest, pip, npm, helm, kubectl, kind, papermill
     "--durations", "--timeout", "--prefix", "--no-deps", "--require-hashes", "--wait", "--namespace", "--kubeconfig",

@@ -198,7 +198,7 @@ def _bootstrap(blocks: _Blocks, count: int, resamples: int, seed: int) -> scipy_
 def _t_interval(point: float, standard_error: float, blocks: int) -> tuple[float, float, float]:
     """The interval and two-sided p-value of a change: its resamples' standard error, Student's t on blocks - 1.
 
-    The resamples' own percentiles were tried first: with the 18 blocks of a default run, 11 of 120 A/A
+    The resamples' own percentiles were tried first: with the 18 blocks the first design measured, 11 of 120 A/A
     intervals left out zero where 6 should; the standard error widened by sqrt(n / (n - 1)) and t's quantile
     for n - 1 degrees of freedom left out 4 of 120 (benchmarks/ab_calibration.py).
     """
