@@ -57,7 +57,14 @@ def test_a_full_local_run(tmp_path, port):
     # One file to open: the summary, every chart embedded, every executed notebook, nothing fetched.
     page = (run / "report" / "report.html").read_text()
     assert f"report: {run / 'report' / 'report.html'}" in done.stdout
-    assert page.count('src="data:image/png;base64,') >= len(charts) and "<table>" in page
+    assert page.count('src="data:image/png;base64,') >= 2 * len(charts) and "<table>" in page  # summary and notebook
+    # The report notebook shows the summary, then each chart as an image with the summary's alt text.
+    report_nb = nbformat.read(run / "notebooks" / NOTEBOOKS["report"], as_version=4)
+    outputs = [o for cell in report_nb.cells for o in cell.get("outputs", [])]
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) == len(charts) and 'alt="Latency' in page
+    assert all(o.metadata["image/png"]["alt"] for o in images)
+    assert not any("data:image" in o.get("data", {}).get("text/markdown", "") for o in outputs)
     assert all(name in page for name in NOTEBOOKS.values()) and "Routing verified through" in page
     assert not re.search(r'<(script|link|img|iframe)[^>]+(src|href)="(https?:)?//', page)
     assert 'href="../load_test/requests.csv"' in page and 'href="../load_test/server/samples.jsonl"' in page
