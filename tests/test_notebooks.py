@@ -60,3 +60,17 @@ def test_a_stage_runs_with_the_plain_papermill_cli_and_a_parameters_file(tmp_pat
     assert done.returncode == 0, done.stdout + done.stderr
     assert json.loads((run / "report" / "result.json").read_text())["services"]["foo"]["requests"] == 80
     assert "Load test passed" in (tmp_path / "out.ipynb").read_text()
+
+
+def test_papermill_is_imported_without_the_file_systems_it_would_probe():
+    # In a fresh interpreter: the import leaves pyarrow.fs and PyGithub unloaded, papermill's own fallback
+    # stands for them, and both import as usual afterwards (the report and publish stages use them).
+    import subprocess
+    import sys
+
+    code = ("import sys; from runbook.kernels import PAPERMILL_SKIPS, import_papermill; import_papermill(); "
+            "import papermill.iorw as io; loaded = [m for m in PAPERMILL_SKIPS if sys.modules.get(m)]; "
+            "import github, pyarrow.fs; print(loaded, io.Github.__name__, github.Github.__name__)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[]", "missing_dep", "Github"]

@@ -93,8 +93,35 @@ class StageKernel:
             shutil.rmtree(self._sockets, ignore_errors=True)
 
 
+#: What papermill probes for at import, for notebook paths the runbook never uses (hdfs://, github://):
+#: with pyarrow and PyGithub installed for other reasons, they cost the run's start about 0.25 s.
+PAPERMILL_SKIPS = ("pyarrow.fs", "github")
+
+
+def import_papermill() -> Any:
+    """papermill, imported without the optional file systems it would load (PAPERMILL_SKIPS).
+
+    While papermill imports, those modules read as absent, so papermill takes its own fallback (an
+    error if such a path is ever used); afterwards they import as usual for whoever needs them.
+    """
+    import sys
+
+    if "papermill" in sys.modules:
+        return sys.modules["papermill"]
+    skipped = [name for name in PAPERMILL_SKIPS if name not in sys.modules]
+    for name in skipped:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        import papermill
+    finally:
+        for name in skipped:
+            sys.modules.pop(name, None)
+    return papermill
+
+
 def register_engine() -> None:
     """A papermill engine that executes on a StageKernel's ready kernel and client."""
+    import_papermill()
     from papermill.clientwrap import PapermillNotebookClient
     from papermill.engines import NBClientEngine, papermill_engines
     from papermill.log import logger

@@ -23,7 +23,7 @@ from runbook.core.config import STAGES, RunConfig, parameters_for, project_root
 from runbook.core.errors import EXIT_INTERRUPTED, ConfigError, RunbookError, StageFailed
 from runbook.core import progress
 from runbook.core.progress import Follower
-from runbook.kernels import ENGINE, KERNEL, KernelPool, StageKernel, register_engine
+from runbook.kernels import ENGINE, KERNEL, KernelPool, StageKernel, import_papermill, register_engine
 from runbook.github.rest_api import github_record
 from runbook.core.rundir import RunFolder, new_run_id, read_json, utc_now
 from runbook.stages import current_commit
@@ -68,7 +68,7 @@ def notebook_path(stage: str) -> Path:
 
 def declared_parameters(notebook: Path) -> dict[str, Any]:
     """The names and defaults of a notebook's `parameters` cell."""
-    import papermill  # slow to import: the first kernel boots meanwhile
+    papermill = import_papermill()  # slow to import: the first kernel boots meanwhile
 
     declared = papermill.inspect_notebook(str(notebook))
     if not declared:
