@@ -382,3 +382,14 @@ def test_every_figure_shown_twice_has_one_value(tmp_path):
         for q in (50, 95, 99):
             assert checks[(name, f"p{q}")] == entry[f"p{q}_ms"]
         assert checks[(name, "failure ratio")] == pytest.approx(entry["failures"] / entry["requests"])
+
+
+def test_the_expected_requests_leave_out_the_warm_up_and_share_the_rest_between_the_sides():
+    from runbook.report.build import expected_requests
+
+    # 10 users started over 1 s, 11 s in all: 105 user-seconds; one request per 0.5 s of wait: 210, two services.
+    profile = {"users": 10, "spawn_rate": 10.0, "run_time_s": 11, "wait_min_s": 0.0, "wait_max_s": 1.0}
+    assert expected_requests(profile, 0.0, 2) == pytest.approx(105)
+    # With a baseline: each user's first request is left out, and half of the rest is the candidate's.
+    compared = {**profile, "schedule": {"design": "interleaved", "warmup_requests": 1, "measured_s": 11}}
+    assert expected_requests(compared, 0.0, 2) == pytest.approx((210 - 10) / 2 / 2)
