@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import threading
 from typing import Any
@@ -104,8 +105,6 @@ def import_papermill() -> Any:
     While papermill imports, those modules read as absent, so papermill takes its own fallback (an
     error if such a path is ever used); afterwards they import as usual for whoever needs them.
     """
-    import sys
-
     if "papermill" in sys.modules:
         return sys.modules["papermill"]
     skipped = [name for name in PAPERMILL_SKIPS if name not in sys.modules]
@@ -154,7 +153,6 @@ def register_engine() -> None:
             return client.execute()
 
     papermill_engines.register(ENGINE, ReadyKernelEngine)
-
 
 
 class KernelPool:

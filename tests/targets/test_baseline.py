@@ -134,6 +134,11 @@ def test_the_change_against_its_own_commit_with_a_delay_on_one_service(tmp_path,
     assert profile["schedule"] == {"design": "interleaved", "warmup_requests": 1, "measured_s": 16}
     # Every user's first request, and only it, is the warm-up: 20 users, 20 requests in round 0.
     assert sum(r.split(",")[3] == "0" for r in rows[1:]) == 20
+    # The sides take turns in pairs: over the run, each service's measured requests split evenly, give or take one
+    # (a coin per request would be off by about the square root of their number).
+    for name in ("foo", "bar"):
+        sides = [r.split(",")[2] for r in rows[1:] if r.split(",")[1] == name and r.split(",")[3] == "1"]
+        assert abs(sides.count("candidate") - sides.count("baseline")) <= 1, (name, len(sides))
     verified = json.loads((run / "verify.json").read_text())["services"]
     assert {(v["host"], v["side"]) for v in verified} >= {("foo.baseline.localhost", "baseline"), ("bar.baseline.localhost", "baseline")}
     assert (run / "baseline" / "k8s" / "charts" / "echo" / "Chart.yaml").is_file()
