@@ -254,3 +254,9 @@ def test_the_project_root_is_the_checkout_and_says_how_to_install_when_it_is_not
     assert caught.value.name == "project_root" and caught.value.value == str(tmp_path)
     assert caught.value.reason == ("no notebooks/ folder here; install the runbook with 'pip install -r requirements.txt' "
                                    "from its checkout")
+
+
+def test_a_comparison_takes_the_shortest_run_it_can_judge():
+    from runbook.core.config import COMPARISON_MIN_S, RunConfig
+
+    assert RunConfig.from_parameters(baseline="HEAD", run_time=COMPARISON_MIN_S).run_time == COMPARISON_MIN_S
